@@ -1,0 +1,38 @@
+"""sklasd: scikit-learn-compatible anomalous sound detection and audio classification.
+
+Public estimators are imported lazily (PEP 562), so ``import sklasd`` stays fast and
+does not import torch until a neural estimator is used.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    "LogMelTransformer": "sklasd.features",
+    "FrameStacker": "sklasd.features",
+    "AudioError": "sklasd.audio",
+    "AutoencoderDetector": "sklasd.detectors",
+    "Pipeline": "sklasd.pipeline",
+    "make_pipeline": "sklasd.pipeline",
+}
+
+_SUBMODULES = {
+    "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
+    "detectors", "classifiers", "plotting", "cli",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"sklasd.{name}")
+    raise AttributeError(f"module 'sklasd' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real recordings in ../shared/data (DESIGN.md section 11)."""
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(
+    os.environ.get(
+        "SKLASD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
+
+
+def shared_folder(name):
+    """Path of ``../shared/data/<name>``; the test is skipped when it is missing."""
+    path = SHARED_DATA / name
+    if not (path / "manifest.csv").is_file():
+        pytest.skip(f"shared data {path} is not available (set SKLASD_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def dcase2020_lite():
+    return shared_folder("dcase2020-task2-lite")
+
+
+@pytest.fixture
+def dcase2023_valve():
+    return shared_folder("dcase2023-task2-valve")
+
+
+@pytest.fixture
+def mimii_noise():
+    return shared_folder("mimii-valve-noise")
+
+
+@pytest.fixture
+def dcase2016_events():
+    return shared_folder("dcase2016-task2-events")
+
+
+@pytest.fixture
+def urbansound_mini():
+    return shared_folder("urbansound8k-mini")
