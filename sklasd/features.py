@@ -1,0 +1,607 @@
+"""Log-mel features, context windows and spectrogram scaling.
+
+``LogMelTransformer`` turns audio into the spectrogram layout ``(n_clips, n_mels,
+n_frames)``; ``FrameStacker`` turns that into the window layout ``(n_clips, n_windows,
+n_frames * n_mels)`` (DESIGN.md section 2); ``SpectrogramScaler`` standardizes per mel
+bin or normalizes loudness per clip.
+"""
+
+import numbers
+import os
+import sys
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from sklasd.audio import AudioError, check_signal, load_audio
+
+__all__ = ["LogMelTransformer", "FrameStacker", "SpectrogramScaler"]
+
+
+def _is_path(x):
+    return isinstance(x, (str, os.PathLike))
+
+
+def _frames(n_samples, n_fft, hop_length, center):
+    """Number of STFT frames librosa produces for a signal of ``n_samples``."""
+    if center:
+        n_samples += 2 * (n_fft // 2)
+    return 1 + (n_samples - n_fft) // hop_length
+
+
+def _resampled_length(path, sr):
+    """Length in samples of ``path`` after :func:`sklasd.audio.load_audio` at ``sr``,
+    read from the header only (librosa fixes a resampled length to ceil(n * ratio))."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(os.fspath(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"file {os.fspath(path)!r}: cannot be decoded ({exc})") from exc
+    if info.samplerate <= 0:
+        raise AudioError(
+            f"file {os.fspath(path)!r}: unusable sample rate {info.samplerate} Hz"
+        )
+    if sr is None or info.samplerate == sr:
+        return info.frames
+    return int(np.ceil(info.frames * sr / info.samplerate))
+
+
+def _fit_length(y, n_samples, pad):
+    """Crop ``y`` to ``n_samples`` from its start, or pad its end by ``pad``."""
+    if y.shape[0] >= n_samples:
+        return y[:n_samples]
+    return np.pad(y, (0, n_samples - y.shape[0]), mode=pad)
+
+
+class LogMelTransformer(TransformerMixin, BaseEstimator):
+    """Batched log-mel spectrograms of audio clips, equal to librosa's.
+
+    Computes ``librosa.feature.melspectrogram`` followed by a logarithm for every
+    clip, but over stacks of clips at once with the window and mel basis built once
+    in :meth:`fit`, and with file decoding and chunks of clips spread over
+    ``n_jobs`` threads.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sample rate in Hz. Files at another rate are resampled to it
+        (:func:`librosa.resample`); arrays are assumed to be at this rate.
+    n_fft : int, default=1024
+        FFT length in samples.
+    hop_length : int, default=512
+        Hop between frames in samples.
+    win_length : int or None, default=None
+        Window length in samples (``n_fft`` when None); zero-padded to ``n_fft``.
+    window : str, tuple or callable, default="hann"
+        Any window :func:`librosa.filters.get_window` accepts.
+    n_mels : int, default=128
+        Number of mel bands.
+    fmin, fmax : float, default=0.0, None
+        Frequency range of the mel filterbank in Hz (``fmax=None`` is ``sr / 2``).
+    htk, norm : see :func:`librosa.filters.mel`, default=False, "slaney"
+    power : float, default=2.0
+        Exponent of the magnitude spectrogram (2 = power, 1 = magnitude).
+    center : bool, default=True
+        Pad the signal by ``n_fft // 2`` on both sides so frame ``t`` is centred at
+        ``t * hop_length``, as librosa does.
+    pad_mode : str, default="constant"
+        :func:`numpy.pad` mode of that centring padding (librosa's default).
+    log : {"db", "ln", None}, default="db"
+        ``"db"``: ``20 / power * log10(S + eps)`` (``10 * log10`` of a power
+        spectrogram, as the DCASE baselines compute it); ``"ln"``: ``log(S + eps)``;
+        None: the linear mel spectrogram.
+    eps : float, default=sys.float_info.epsilon
+        Floor added before the logarithm (the DCASE baselines' value).
+    duration : float or None, default=None
+        Length in seconds every clip is cropped (from its start) or padded to.
+        None uses the longest clip of the call, so equal-length clips are unchanged.
+    pad : {"constant", "wrap", "edge"}, default="constant"
+        :func:`numpy.pad` mode that extends shorter clips to that length: zeros,
+        the clip repeated, or its last sample held.
+    channel : int or None, default=None
+        For files: None down-mixes all channels to mono; an int selects one channel.
+    precision : {"single", "double"}, default="single"
+        ``"single"`` computes the FFT in float32 (fast); ``"double"`` in float64 and
+        then casts to complex64, as librosa does for float32 audio, which agrees with
+        librosa to about 1e-6 dB but is slower. See Notes.
+    batch_size : int, default=4
+        Clips per vectorized STFT. Small chunks stay in cache; stacks of 64+ clips
+        page-fault on fresh multi-GB buffers and run slower (DESIGN.md section 10).
+    n_jobs : int or None, default=None
+        Threads that decode files and transform chunks (joblib's meaning: None is 1,
+        -1 all cores). soundfile and the FFT release the GIL, so threads scale.
+
+    Attributes
+    ----------
+    window_ : ndarray of shape (n_fft,), float32 or float64
+        The analysis window, zero-padded to ``n_fft``.
+    mel_basis_ : ndarray of shape (n_mels, 1 + n_fft // 2), float32
+        The mel filterbank.
+
+    Notes
+    -----
+    For each clip ``y``: ``S = mel_basis_ @ |STFT(y)|**power`` and, with
+    ``log="db"``, the output is ``20 / power * log10(S + eps)``. Parity with
+    ``librosa.feature.melspectrogram`` (same parameters) on the real DCASE 2020
+    clips of ``shared/data``: ``precision="double"`` is within about 2e-6 dB
+    everywhere; ``precision="single"`` within about 1e-4 dB in bins within 60 dB of
+    each clip's peak, and within about 1e-3 dB in the quietest top bins, where
+    float32 rounding of the FFT matters. ``tests/test_features.py`` checks both.
+
+    Inputs: a 2-D float array ``(n_clips, n_samples)``, a list of 1-D float arrays
+    (unequal lengths are cropped or padded per ``duration`` and ``pad``), or a list
+    or array of paths (str or os.PathLike). A clip must hold at least ``n_fft``
+    samples (one whole analysis frame) and only finite values.
+
+    References
+    ----------
+    DCASE 2020 Task 2 baseline (``common.py``: ``file_to_vector_array``) and
+    ``shared/papers/000_4f6d39300b472e36.txt`` section 4 (log-mel features).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.features import LogMelTransformer
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (3, 16000)).astype("float32")
+    >>> LogMelTransformer(n_mels=64).fit_transform(X).shape
+    (3, 64, 32)
+    """
+
+    _parameter_constraints = {
+        "sr": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_fft": [Interval(numbers.Integral, 2, None, closed="left")],
+        "hop_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "win_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "window": [str, tuple, callable],
+        "n_mels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "fmin": [Interval(numbers.Real, 0, None, closed="left")],
+        "fmax": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "htk": ["boolean"],
+        "norm": [StrOptions({"slaney"}), numbers.Real, None],
+        "power": [Interval(numbers.Real, 0, None, closed="neither")],
+        "center": ["boolean"],
+        "pad_mode": [str],
+        "log": [StrOptions({"db", "ln"}), None],
+        "eps": [Interval(numbers.Real, 0, None, closed="left")],
+        "duration": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "pad": [StrOptions({"constant", "wrap", "edge"})],
+        "channel": [numbers.Integral, None],
+        "precision": [StrOptions({"single", "double"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
+    }
+
+    def __init__(
+        self,
+        sr=16000,
+        n_fft=1024,
+        hop_length=512,
+        win_length=None,
+        window="hann",
+        n_mels=128,
+        fmin=0.0,
+        fmax=None,
+        htk=False,
+        norm="slaney",
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        log="db",
+        eps=sys.float_info.epsilon,
+        duration=None,
+        pad="constant",
+        channel=None,
+        precision="single",
+        batch_size=4,
+        n_jobs=None,
+    ):
+        self.sr = sr
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.window = window
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.htk = htk
+        self.norm = norm
+        self.power = power
+        self.center = center
+        self.pad_mode = pad_mode
+        self.log = log
+        self.eps = eps
+        self.duration = duration
+        self.pad = pad
+        self.channel = channel
+        self.precision = precision
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+
+    def fit(self, X=None, y=None):
+        """Build the window and the mel basis; ``X`` is not read.
+
+        Parameters
+        ----------
+        X : ignored
+            Accepted for the transformer API; the features need no training.
+        y : ignored
+
+        Returns
+        -------
+        self : LogMelTransformer
+        """
+        import librosa
+
+        self._validate_params()
+        win_length = self.n_fft if self.win_length is None else self.win_length
+        if win_length > self.n_fft:
+            raise ValueError(
+                f"win_length={win_length} must not exceed n_fft={self.n_fft}"
+            )
+        fdtype = np.float64 if self.precision == "double" else np.float32
+        window = librosa.filters.get_window(self.window, win_length, fftbins=True)
+        self.window_ = librosa.util.pad_center(window, size=self.n_fft).astype(fdtype)
+        self.mel_basis_ = librosa.filters.mel(
+            sr=self.sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.fmin,
+            fmax=self.fmax, htk=self.htk, norm=self.norm, dtype=np.float32,
+        )
+        return self
+
+    def transform(self, X):
+        """Compute the log-mel spectrogram of every clip.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples), list of 1-D arrays, or list of paths
+            Audio in [-1, 1] at ``sr`` Hz, or audio files.
+
+        Returns
+        -------
+        S : ndarray of shape (n_clips, n_mels, n_frames), float32
+            ``n_frames = 1 + n_samples // hop_length`` with ``center=True``, where
+            ``n_samples`` is ``duration * sr`` or the longest clip's length.
+
+        Raises
+        ------
+        AudioError (ValueError)
+            Naming the file or sample index: an unreadable, corrupt or empty file, a
+            file whose rate is unusable, a non-finite sample, a clip shorter than
+            ``n_fft`` samples. Nothing is returned unless every clip is valid.
+        ValueError
+            If ``X`` is not one of the accepted layouts.
+        """
+        check_is_fitted(self, "mel_basis_")
+        sources, lengths = self._sources(X)
+        for i, n in enumerate(lengths):
+            if n < self.n_fft:
+                raise AudioError(
+                    f"{_source_name(sources[i], i)}: clip has {n} samples, at least "
+                    f"n_fft={self.n_fft} are needed (one analysis frame)"
+                )
+        n_samples = (
+            int(round(self.duration * self.sr)) if self.duration else max(lengths)
+        )
+        n_frames = _frames(n_samples, self.n_fft, self.hop_length, self.center)
+        out = np.empty((len(sources), self.n_mels, n_frames), dtype=np.float32)
+        starts = range(0, len(sources), self.batch_size)
+        jobs = (
+            delayed(self._transform_chunk)(sources, start, n_samples, out)
+            for start in starts
+        )
+        Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
+        return out
+
+    def _sources(self, X):
+        """Split ``X`` into per-clip sources (paths or 1-D arrays) and their lengths."""
+        if _is_path(X) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind == "f"):
+            raise ValueError(
+                "expected a 2-D array (n_clips, n_samples), a list of 1-D arrays or a "
+                f"list of paths; got a single {type(X).__name__}: wrap one clip in a list"
+            )
+        if isinstance(X, np.ndarray) and X.dtype.kind in "fiu":
+            if X.ndim != 2:
+                raise ValueError(
+                    f"expected audio of shape (n_clips, n_samples), got shape {X.shape}"
+                )
+            return X, [X.shape[1]] * X.shape[0]
+        sources = list(X)
+        if all(_is_path(s) for s in sources):
+            return sources, [_resampled_length(p, self.sr) for p in sources]
+        arrays = []
+        for i, s in enumerate(sources):
+            s = np.asarray(s)
+            if s.dtype.kind not in "fiu" or s.ndim != 1:
+                raise ValueError(
+                    f"sample {i}: expected a 1-D float array or a path, got "
+                    f"{type(s).__name__} of shape {s.shape} and dtype {s.dtype}"
+                )
+            arrays.append(s)
+        return arrays, [s.shape[0] for s in arrays]
+
+    def _load(self, sources, i):
+        """Clip ``i`` as a validated float32 1-D array."""
+        s = sources[i]
+        if _is_path(s):
+            return load_audio(s, sr=self.sr, channel=self.channel)[0]
+        return check_signal(np.asarray(s, dtype=np.float32), i)
+
+    def _transform_chunk(self, sources, start, n_samples, out):
+        """Decode, stack and transform clips ``start:start + batch_size`` into ``out``."""
+        stop = min(start + self.batch_size, len(sources))
+        batch = np.stack(
+            [_fit_length(self._load(sources, i), n_samples, self.pad)
+             for i in range(start, stop)]
+        )
+        out[start:stop] = self._logmel(batch)
+
+    def _logmel(self, batch):
+        """Log-mel of a stack of equal-length float32 clips ``(n, n_samples)``.
+
+        Written here rather than calling librosa per clip: one vectorized FFT over
+        all frames of the stack is what makes the transformer fast.
+        """
+        import scipy.fft
+
+        if self.center:
+            half = self.n_fft // 2
+            batch = np.pad(batch, ((0, 0), (half, half)), mode=self.pad_mode)
+        frames = np.lib.stride_tricks.sliding_window_view(batch, self.n_fft, axis=-1)
+        frames = frames[:, :: self.hop_length] * self.window_
+        Z = scipy.fft.rfft(frames, axis=-1).astype(np.complex64, copy=False)
+        S = np.square(Z.real) + np.square(Z.imag)  # 6x faster than abs(Z) ** 2
+        if self.power != 2.0:
+            S **= self.power / 2.0
+        M = np.matmul(self.mel_basis_, S.transpose(0, 2, 1))
+        if self.log is None:
+            return M
+        M += np.float32(self.eps)
+        if self.log == "db":
+            return np.log10(M, out=M) * np.float32(20.0 / self.power)
+        return np.log(M, out=M)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True  # lists of file paths
+        return tags
+
+
+def _source_name(source, i):
+    return f"file {os.fspath(source)!r}" if _is_path(source) else f"sample {i}"
+
+
+def _check_spectrograms(X, name):
+    """``X`` as a float32 3-D array; a 2-D ``(n, n_features)`` is ``(n, 1, n_features)``."""
+    X = np.asarray(X)
+    if X.ndim == 2:
+        X = X[:, np.newaxis, :]
+    if X.ndim != 3 or X.dtype.kind not in "fiu":
+        raise ValueError(
+            f"{name} expects spectrograms of shape (n_clips, n_mels, n_frames), "
+            f"got shape {X.shape} and dtype {X.dtype}"
+        )
+    X = X.astype(np.float32, copy=False)
+    if not np.isfinite(X).all():
+        bad = int(np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(axis=1))[0])
+        raise ValueError(f"{name}: sample {bad} holds NaN or inf")
+    return X
+
+
+class FrameStacker(TransformerMixin, BaseEstimator):
+    """Stack consecutive spectrogram frames into context windows.
+
+    Turns the spectrogram layout ``(n_clips, n_mels, n_frames)`` into the window
+    layout ``(n_clips, n_windows, n_frames * n_mels)`` in frame-major order: a window
+    holds its first frame's ``n_mels`` values, then the second frame's, and so on.
+    These are the DCASE 2020 Task 2 baseline's context vectors (5 frames).
+
+    Parameters
+    ----------
+    n_frames : int, default=5
+        Frames per window (the DCASE baselines: 5; the ToyADMOS baseline: 21, that
+        is 10 before and 10 after the centre frame).
+    hop : int, default=1
+        Frames between the starts of consecutive windows.
+    center : bool, default=False
+        False: only whole windows inside the clip, ``n_windows = 1 + (T - n_frames)
+        // hop`` (the DCASE baseline). True: the clip's first and last frames are
+        repeated ``n_frames // 2`` times at its edges so that every frame ``t``
+        (every ``hop``-th) is the centre of a window, ``n_windows = ceil(T / hop)``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        ``n_mels`` seen in :meth:`fit`.
+
+    Notes
+    -----
+    The result is a read-only strided view of one transposed copy of ``X`` (windows
+    overlap in memory), so stacking costs one spectrogram's memory, not
+    ``n_frames`` times it. Copy it (``np.array(W)``) before writing to it.
+
+    References
+    ----------
+    DCASE 2020 Task 2 baseline ``common.py`` (``file_to_vector_array``);
+    ``shared/papers/000_4f6d39300b472e36.txt`` section 4 (21-frame context).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.features import FrameStacker
+    >>> S = np.arange(2 * 3 * 6, dtype="float32").reshape(2, 3, 6)
+    >>> W = FrameStacker(n_frames=5).fit_transform(S)
+    >>> W.shape
+    (2, 2, 15)
+    >>> W[0, 0, :6].tolist()  # frame 0's three mels, then frame 1's
+    [0.0, 6.0, 12.0, 1.0, 7.0, 13.0]
+    """
+
+    _parameter_constraints = {
+        "n_frames": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hop": [Interval(numbers.Integral, 1, None, closed="left")],
+        "center": ["boolean"],
+    }
+
+    def __init__(self, n_frames=5, hop=1, center=False):
+        self.n_frames = n_frames
+        self.hop = hop
+        self.center = center
+
+    def fit(self, X, y=None):
+        """Record ``n_mels``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames)
+        y : ignored
+
+        Returns
+        -------
+        self : FrameStacker
+        """
+        self._validate_params()
+        self.n_features_in_ = _check_spectrograms(X, "FrameStacker").shape[1]
+        return self
+
+    def transform(self, X):
+        """Stack frames into windows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames)
+            A 2-D ``(n_clips, n_features)`` input is one-mel spectrograms.
+
+        Returns
+        -------
+        W : ndarray of shape (n_clips, n_windows, n_frames * n_mels), float32
+            Read-only view (see Notes).
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has the wrong rank, a different ``n_mels`` than in ``fit``,
+            fewer frames than ``n_frames`` (with ``center=False``), or NaN / inf.
+        """
+        check_is_fitted(self, "n_features_in_")
+        X = _check_spectrograms(X, "FrameStacker")
+        n_clips, n_mels, n_total = X.shape
+        if n_mels != self.n_features_in_:
+            raise ValueError(
+                f"FrameStacker was fitted on {self.n_features_in_} mels, got "
+                f"shape {X.shape} with {n_mels}"
+            )
+        frames = np.ascontiguousarray(X.transpose(0, 2, 1))  # (clip, frame, mel)
+        if self.center:
+            half = self.n_frames // 2
+            edge = ((0, 0), (half, self.n_frames - 1 - half), (0, 0))
+            frames = np.pad(frames, edge, mode="edge")
+        elif n_total < self.n_frames:
+            raise ValueError(
+                f"FrameStacker needs at least n_frames={self.n_frames} frames per "
+                f"clip, got shape {X.shape}"
+            )
+        n_windows = 1 + (frames.shape[1] - self.n_frames) // self.hop
+        step = frames.strides[1]
+        return np.lib.stride_tricks.as_strided(
+            frames,
+            shape=(n_clips, n_windows, self.n_frames * n_mels),
+            strides=(frames.strides[0], self.hop * step, frames.strides[2]),
+            writeable=False,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class SpectrogramScaler(TransformerMixin, BaseEstimator):
+    """Standardize spectrograms per mel bin, or normalize their loudness per clip.
+
+    Parameters
+    ----------
+    per : {"bin", "clip"}, default="bin"
+        ``"bin"``: subtract each mel bin's mean and divide by its standard
+        deviation, both over all frames of all training clips (the per-bin
+        standardization of ``shared/papers/003_0eeeefe6b0992b64.txt`` sections 3
+        and 4). ``"clip"``: per-clip loudness normalization: subtract each clip's
+        own mean over all bins and frames, so that a gain change of the recording
+        (an offset in dB) leaves the features unchanged; nothing is learnt.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_mels,), float32
+        Per-bin statistics (``per="bin"`` only); ``scale_`` is 1 where a bin is
+        constant.
+    n_features_in_ : int
+        ``n_mels`` seen in :meth:`fit`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.features import SpectrogramScaler
+    >>> S = np.random.default_rng(0).normal(-40, 5, (4, 8, 20)).astype("float32")
+    >>> Z = SpectrogramScaler().fit_transform(S)
+    >>> bool(abs(Z.mean()) < 1e-5)
+    True
+    >>> louder = SpectrogramScaler(per="clip").fit_transform(S + 6.0)
+    >>> bool(np.allclose(louder, SpectrogramScaler(per="clip").fit_transform(S), atol=1e-4))
+    True
+    """
+
+    _parameter_constraints = {"per": [StrOptions({"bin", "clip"})]}
+
+    def __init__(self, per="bin"):
+        self.per = per
+
+    def fit(self, X, y=None):
+        """Learn the per-bin statistics (``per="bin"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames)
+        y : ignored
+
+        Returns
+        -------
+        self : SpectrogramScaler
+        """
+        self._validate_params()
+        X = _check_spectrograms(X, "SpectrogramScaler")
+        self.n_features_in_ = X.shape[1]
+        if self.per == "bin":
+            # float64 accumulators: float32 sums over millions of frames drift.
+            self.mean_ = X.mean(axis=(0, 2), dtype=np.float64).astype(np.float32)
+            std = X.std(axis=(0, 2), dtype=np.float64)
+            self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
+        return self
+
+    def transform(self, X):
+        """Scale ``X``; returns a new float32 array of the same shape.
+
+        Raises
+        ------
+        ValueError
+            On a wrong rank, a different ``n_mels`` than in ``fit``, or NaN / inf.
+        """
+        check_is_fitted(self, "n_features_in_")
+        X = _check_spectrograms(X, "SpectrogramScaler")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"SpectrogramScaler was fitted on {self.n_features_in_} mels, got "
+                f"shape {X.shape}"
+            )
+        if self.per == "clip":
+            return X - X.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(
+                np.float32
+            )
+        return (X - self.mean_[:, None]) / self.scale_[:, None]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
