@@ -14,7 +14,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.audio import AudioError, check_signal, load_audio
 
@@ -237,10 +237,17 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         import librosa
 
         self._validate_params()
+        if X is not None:
+            self._check_input(X)
         win_length = self.n_fft if self.win_length is None else self.win_length
         if win_length > self.n_fft:
             raise ValueError(
                 f"win_length={win_length} must not exceed n_fft={self.n_fft}"
+            )
+        if self.fmax is not None and self.fmax > self.sr / 2:
+            raise ValueError(
+                f"fmax={self.fmax} Hz is above the Nyquist frequency sr / 2 = "
+                f"{self.sr / 2} Hz"
             )
         fdtype = np.float64 if self.precision == "double" else np.float32
         window = librosa.filters.get_window(self.window, win_length, fftbins=True)
@@ -275,13 +282,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             If ``X`` is not one of the accepted layouts.
         """
         check_is_fitted(self, "mel_basis_")
-        sources, lengths = self._sources(X)
-        for i, n in enumerate(lengths):
-            if n < self.n_fft:
-                raise AudioError(
-                    f"{_source_name(sources[i], i)}: clip has {n} samples, at least "
-                    f"n_fft={self.n_fft} are needed (one analysis frame)"
-                )
+        sources, lengths = self._checked_sources(X)
         n_samples = (
             int(round(self.duration * self.sr)) if self.duration else max(lengths)
         )
@@ -295,6 +296,30 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
         return out
 
+    def _check_input(self, X):
+        """Validate ``X`` cheaply (file headers, array values) without transforming."""
+        sources, _ = self._checked_sources(X)
+        if isinstance(sources, np.ndarray):
+            if not np.isfinite(sources).all():
+                raise AudioError("input contains NaN or inf")
+        else:
+            for i, s in enumerate(sources):
+                if not _is_path(s):
+                    check_signal(s, i)
+
+    def _checked_sources(self, X):
+        """:meth:`_sources`, checking there is a clip and each is one frame long."""
+        sources, lengths = self._sources(X)
+        if len(sources) == 0:
+            raise ValueError("expected at least one clip, got 0 sample(s)")
+        for i, n in enumerate(lengths):
+            if n < self.n_fft:
+                raise AudioError(
+                    f"{_source_name(sources[i], i)}: clip has {n} samples, at least "
+                    f"n_fft={self.n_fft} are needed (one analysis frame)"
+                )
+        return sources, lengths
+
     def _sources(self, X):
         """Split ``X`` into per-clip sources (paths or 1-D arrays) and their lengths."""
         if _is_path(X) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind == "f"):
@@ -302,6 +327,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
                 "expected a 2-D array (n_clips, n_samples), a list of 1-D arrays or a "
                 f"list of paths; got a single {type(X).__name__}: wrap one clip in a list"
             )
+        if hasattr(X, "toarray"):
+            raise TypeError("sparse input is not supported: pass audio as dense arrays")
+        if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+            X = np.asarray(X)  # array-likes such as pandas or torch objects
+        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 2:
+            X = X.astype(np.float64)  # a 2-D object array of numbers, not of paths
+        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+            raise ValueError("Complex data not supported: audio must be real")
         if isinstance(X, np.ndarray) and X.dtype.kind in "fiu":
             if X.ndim != 2:
                 raise ValueError(
@@ -365,8 +398,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = False
         tags.input_tags.string = True  # lists of file paths
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 
@@ -374,21 +407,29 @@ def _source_name(source, i):
     return f"file {os.fspath(source)!r}" if _is_path(source) else f"sample {i}"
 
 
-def _check_spectrograms(X, name):
-    """``X`` as a float32 3-D array; a 2-D ``(n, n_features)`` is ``(n, 1, n_features)``."""
-    X = np.asarray(X)
-    if X.ndim == 2:
-        X = X[:, np.newaxis, :]
-    if X.ndim != 3 or X.dtype.kind not in "fiu":
+def _check_spectrograms(estimator, X, reset):
+    """Validate ``X`` as float32 spectrograms ``(n_clips, n_mels, n_frames)``.
+
+    scikit-learn's ``validate_data`` does the generic checks (sparse, complex,
+    empty, ``n_features_in_``, which is ``n_mels`` for 3-D input); a 2-D
+    ``(n_clips, n_features)`` input becomes ``(n_clips, 1, n_features)``.
+    """
+    name = type(estimator).__name__
+    X = np.asarray(X) if isinstance(X, list) else X
+    if getattr(X, "ndim", 3) > 3:
         raise ValueError(
             f"{name} expects spectrograms of shape (n_clips, n_mels, n_frames), "
-            f"got shape {X.shape} and dtype {X.dtype}"
+            f"got shape {X.shape}"
         )
-    X = X.astype(np.float32, copy=False)
-    if not np.isfinite(X).all():
-        bad = int(np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(axis=1))[0])
+    X = validate_data(
+        estimator, X, reset=reset, allow_nd=True, dtype=np.float32,
+        ensure_all_finite=False, ensure_min_features=1,
+    )
+    finite = np.isfinite(X).reshape(len(X), -1).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"{name}: sample {bad} holds NaN or inf")
-    return X
+    return X[:, np.newaxis, :] if X.ndim == 2 else X
 
 
 class FrameStacker(TransformerMixin, BaseEstimator):
@@ -464,7 +505,7 @@ class FrameStacker(TransformerMixin, BaseEstimator):
         self : FrameStacker
         """
         self._validate_params()
-        self.n_features_in_ = _check_spectrograms(X, "FrameStacker").shape[1]
+        _check_spectrograms(self, X, reset=True)
         return self
 
     def transform(self, X):
@@ -487,13 +528,8 @@ class FrameStacker(TransformerMixin, BaseEstimator):
             fewer frames than ``n_frames`` (with ``center=False``), or NaN / inf.
         """
         check_is_fitted(self, "n_features_in_")
-        X = _check_spectrograms(X, "FrameStacker")
+        X = _check_spectrograms(self, X, reset=False)
         n_clips, n_mels, n_total = X.shape
-        if n_mels != self.n_features_in_:
-            raise ValueError(
-                f"FrameStacker was fitted on {self.n_features_in_} mels, got "
-                f"shape {X.shape} with {n_mels}"
-            )
         frames = np.ascontiguousarray(X.transpose(0, 2, 1))  # (clip, frame, mel)
         if self.center:
             half = self.n_frames // 2
@@ -516,6 +552,7 @@ class FrameStacker(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 
@@ -571,8 +608,7 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
         self : SpectrogramScaler
         """
         self._validate_params()
-        X = _check_spectrograms(X, "SpectrogramScaler")
-        self.n_features_in_ = X.shape[1]
+        X = _check_spectrograms(self, X, reset=True)
         if self.per == "bin":
             # float64 accumulators: float32 sums over millions of frames drift.
             self.mean_ = X.mean(axis=(0, 2), dtype=np.float64).astype(np.float32)
@@ -589,12 +625,7 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
             On a wrong rank, a different ``n_mels`` than in ``fit``, or NaN / inf.
         """
         check_is_fitted(self, "n_features_in_")
-        X = _check_spectrograms(X, "SpectrogramScaler")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"SpectrogramScaler was fitted on {self.n_features_in_} mels, got "
-                f"shape {X.shape}"
-            )
+        X = _check_spectrograms(self, X, reset=False)
         if self.per == "clip":
             return X - X.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(
                 np.float32
@@ -604,4 +635,5 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -1,0 +1,253 @@
+import sys
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklasd.audio import AudioError
+from sklasd.features import FrameStacker, LogMelTransformer, SpectrogramScaler
+
+EPS = sys.float_info.epsilon
+DCASE = dict(sr=16000, n_fft=1024, hop_length=512, n_mels=128)
+
+
+def librosa_logmel(y, **kw):
+    S = librosa.feature.melspectrogram(y=y, **kw)
+    return 10 * np.log10(S + EPS)
+
+
+def real_clips(folder, step=1):
+    paths = sorted(folder.glob("*/test/*.wav"))[::step]
+    return [str(p) for p in paths]
+
+
+# --- parametrize_with_checks --------------------------------------------------
+# LogMelTransformer is run on the checks' small 2-D arrays as short clips, so it needs
+# a tiny FFT; a clip shorter than n_fft is an error by design.
+EXPECTED_LOGMEL = {
+    "check_fit2d_1feature": "a 1-sample clip is shorter than one analysis frame",
+    "check_n_features_in": "clips may have any length: there is no fixed feature "
+    "count to record",
+    "check_n_features_in_after_fitting": "clips may have any length: there is no fixed "
+    "feature count to check",
+    "check_transformer_general": "it checks that a different number of samples per "
+    "clip in transform is an error; clips may have any length",
+    "check_estimators_empty_data_messages": "an empty clip is rejected with a message "
+    "naming the clip and n_fft, not scikit-learn's wording",
+    "check_fit2d_predict1d": "a 1-D array is rejected with its own message (one clip "
+    "must be wrapped in a list), not scikit-learn's 'Reshape your data'",
+}
+EXPECTED_3D = {
+    "check_fit2d_1sample": "FrameStacker needs at least n_frames frames per clip",
+}
+
+
+@parametrize_with_checks(
+    [LogMelTransformer(sr=8, n_fft=2, hop_length=1, n_mels=1, fmax=4)],
+    expected_failed_checks=lambda est: EXPECTED_LOGMEL,
+)
+def test_sklearn_compatible_logmel(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks(
+    [FrameStacker(n_frames=1), SpectrogramScaler(), SpectrogramScaler(per="clip")],
+    expected_failed_checks=lambda est: EXPECTED_3D if isinstance(est, FrameStacker) else {},
+)
+def test_sklearn_compatible_3d(estimator, check):
+    check(estimator)
+
+
+# --- parity with librosa ------------------------------------------------------
+def _max_errors(paths, precision):
+    """Overall max |dB| error and max over bins within 60 dB of each clip's peak."""
+    ours = LogMelTransformer(precision=precision, **DCASE).fit_transform(paths)
+    worst, worst60 = 0.0, 0.0
+    for S, path in zip(ours, paths):
+        y, _ = sf.read(path, dtype="float32")
+        ref = librosa_logmel(y, **DCASE)
+        # shorter clips were zero-padded to the longest: the same as librosa's
+        # constant centring pad, so the first frames must agree
+        err = np.abs(S[:, : ref.shape[1]] - ref)
+        worst = max(worst, err.max())
+        worst60 = max(worst60, err[ref > ref.max() - 60].max())
+    return worst, worst60
+
+
+def test_parity_with_librosa_double(dcase2020_lite):
+    paths = real_clips(dcase2020_lite, step=3)  # every machine type
+    worst, _ = _max_errors(paths, "double")
+    assert worst < 1e-4
+
+
+def test_parity_with_librosa_single(dcase2020_lite):
+    paths = real_clips(dcase2020_lite, step=3)
+    worst, worst60 = _max_errors(paths, "single")
+    assert worst60 < 1e-4
+    assert worst < 5e-3  # float32 FFT rounding in the quietest top-mel bins
+
+
+def test_paths_arrays_and_lists_agree(dcase2020_lite):
+    paths = sorted(map(str, dcase2020_lite.glob("fan/test/*.wav")))  # equal lengths
+    signals = [sf.read(p, dtype="float32")[0] for p in paths]
+    t = LogMelTransformer(n_mels=64).fit()
+    from_paths = t.transform(paths)
+    np.testing.assert_array_equal(from_paths, t.transform(np.stack(signals)))
+    np.testing.assert_array_equal(from_paths, t.transform(signals))
+    np.testing.assert_array_equal(from_paths, t.set_params(n_jobs=2).transform(paths))
+
+
+def test_resampling_matches_librosa_load(dcase2016_events):
+    path = str(sorted(dcase2016_events.glob("*/*.wav"))[0])  # 44.1 kHz
+    ours = LogMelTransformer(precision="double", **DCASE).fit_transform([path])[0]
+    y, _ = librosa.load(path, sr=16000)
+    np.testing.assert_allclose(ours, librosa_logmel(y, **DCASE), atol=1e-4)
+
+
+@pytest.mark.parametrize("power, log", [(1.0, "db"), (2.0, "ln"), (2.0, None)])
+def test_power_and_log_options(power, log):
+    y = np.random.default_rng(0).uniform(-1, 1, 8000).astype(np.float32)
+    kw = dict(sr=16000, n_fft=512, hop_length=128, n_mels=40, power=power)
+    S = librosa.feature.melspectrogram(y=y, **kw)
+    ref = {"db": 20 / power * np.log10(S + EPS), "ln": np.log(S + EPS), None: S}[log]
+    ours = LogMelTransformer(log=log, precision="double", **kw).fit_transform([y])[0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_multichannel_downmix_and_channel(tmp_path):
+    rng = np.random.default_rng(1)
+    stereo = rng.uniform(-0.5, 0.5, (4000, 2)).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 8000, subtype="FLOAT")
+    kw = dict(sr=8000, n_fft=256, hop_length=128, n_mels=16)
+    t = LogMelTransformer(**kw).fit()
+    np.testing.assert_allclose(
+        t.transform([path])[0], t.transform([stereo.mean(axis=1)])[0], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        t.set_params(channel=1).transform([path])[0],
+        t.transform([stereo[:, 1].copy()])[0],
+        atol=1e-5,
+    )
+    with pytest.raises(AudioError, match="channel 2 requested.*2 channel"):
+        t.set_params(channel=2).transform([path])
+
+
+def test_duration_and_pad_rules():
+    rng = np.random.default_rng(2)
+    short, long = rng.uniform(-1, 1, 3000), rng.uniform(-1, 1, 5000)
+    t = LogMelTransformer(sr=1000, n_fft=256, hop_length=100, n_mels=8, fmax=500).fit()
+    S = t.transform([short, long])
+    assert S.shape == (2, 8, 51)  # padded to the longest clip: 1 + 5000 // 100
+    np.testing.assert_allclose(S[0], t.transform([np.pad(short, (0, 2000))])[0], atol=1e-5)
+    S = t.set_params(duration=4.0, pad="wrap").transform([short, long])
+    assert S.shape == (2, 8, 41)
+    np.testing.assert_allclose(S[1], t.transform([long[:4000]])[0], atol=1e-5)
+    np.testing.assert_allclose(
+        S[0], t.transform([np.concatenate([short, short[:1000]])])[0], atol=1e-5
+    )
+
+
+def test_float64_input_not_modified():
+    X = np.random.default_rng(3).uniform(-1, 1, (2, 4000))
+    before = X.copy()
+    S = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8).fit_transform(X)
+    assert S.dtype == np.float32
+    np.testing.assert_array_equal(X, before)
+
+
+def test_pipeline_memory_caching(tmp_path):
+    X = np.random.default_rng(4).uniform(-1, 1, (3, 4000)).astype(np.float32)
+    kw = dict(sr=8000, n_fft=256, hop_length=128, n_mels=8)
+    pipe = make_pipeline(LogMelTransformer(**kw), SpectrogramScaler(), FrameStacker(),
+                         memory=str(tmp_path))
+    first = pipe.fit_transform(X)
+    second = pipe.fit_transform(X)
+    np.testing.assert_array_equal(first, second)
+    assert any(tmp_path.rglob("output.pkl"))  # joblib.Memory wrote its cache
+
+
+# --- bad input ----------------------------------------------------------------
+def test_corrupt_and_empty_files_name_the_file(tmp_path):
+    t = LogMelTransformer().fit()
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    with pytest.raises(AudioError, match="corrupt.wav"):
+        t.transform([corrupt])
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="empty.wav"):
+        t.transform([empty])
+    with pytest.raises(AudioError, match="missing.wav"):
+        t.transform([tmp_path / "missing.wav"])
+
+
+def test_short_clip_and_nan_name_the_sample():
+    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8).fit()
+    X = [np.zeros(1000), np.zeros(100)]
+    with pytest.raises(AudioError, match="sample 1: clip has 100 samples.*n_fft=256"):
+        t.transform(X)
+    X = np.zeros((3, 1000))
+    X[2, 17] = np.nan
+    with pytest.raises(AudioError, match="sample 2: non-finite value.*sample 17"):
+        t.transform(X)
+
+
+def test_bad_rates_and_ranks():
+    with pytest.raises(ValueError, match="sr"):
+        LogMelTransformer(sr=0).fit()
+    with pytest.raises(ValueError, match="Nyquist"):
+        LogMelTransformer(sr=8000, fmax=6000).fit()
+    t = LogMelTransformer().fit()
+    with pytest.raises(ValueError, match=r"got shape \(2, 3, 4\)"):
+        t.transform(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="wrap one clip in a list"):
+        t.transform(np.zeros(2000))
+
+
+# --- FrameStacker and SpectrogramScaler -----------------------------------------
+def test_frame_stacker_matches_dcase_baseline_loop():
+    S = np.random.default_rng(5).normal(size=(2, 64, 20)).astype(np.float32)
+    W = FrameStacker(n_frames=5).fit_transform(S)
+    # DCASE 2020 baseline common.py: vector[:, n_mels * t: n_mels * (t + 1)] = log_mel[:, t: t + n_vectors].T
+    for clip in range(2):
+        n_vectors = 20 - 5 + 1
+        ref = np.zeros((n_vectors, 64 * 5), dtype=np.float32)
+        for t in range(5):
+            ref[:, 64 * t: 64 * (t + 1)] = S[clip, :, t: t + n_vectors].T
+        np.testing.assert_array_equal(W[clip], ref)
+    assert not W.flags.writeable
+
+
+def test_frame_stacker_center_and_hop():
+    S = np.arange(1 * 2 * 7, dtype=np.float32).reshape(1, 2, 7)
+    W = FrameStacker(n_frames=3, hop=2, center=True).fit_transform(S)
+    assert W.shape == (1, 4, 6)  # centres at frames 0, 2, 4, 6
+    # window centred on frame 0: frames (0, 0, 1) with the edge repeated
+    np.testing.assert_array_equal(W[0, 0], [0, 7, 0, 7, 1, 8])
+    np.testing.assert_array_equal(W[0, 3], [5, 12, 6, 13, 6, 13])
+
+
+def test_frame_stacker_errors():
+    fs = FrameStacker(n_frames=5).fit(np.zeros((1, 4, 10)))
+    with pytest.raises(ValueError, match="X has 3 features, but FrameStacker is expecting 4"):
+        fs.transform(np.zeros((1, 3, 10)))
+    with pytest.raises(ValueError, match=r"at least n_frames=5.*\(1, 4, 3\)"):
+        fs.transform(np.zeros((1, 4, 3)))
+    bad = np.zeros((2, 4, 10))
+    bad[1, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="sample 1"):
+        fs.transform(bad)
+
+
+def test_scaler_per_bin_statistics():
+    rng = np.random.default_rng(6)
+    S = (rng.normal(size=(5, 3, 50)) * [[2], [3], [0]] + [[1], [-4], [7]]).astype(np.float32)
+    sc = SpectrogramScaler().fit(S)
+    np.testing.assert_allclose(sc.mean_, S.transpose(1, 0, 2).reshape(3, -1).mean(1), atol=1e-5)
+    assert sc.scale_[2] == 1.0  # constant bin: no division by zero
+    Z = sc.transform(S)
+    np.testing.assert_allclose(Z[:, :2].std(axis=(0, 2)), 1.0, atol=1e-5)
