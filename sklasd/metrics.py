@@ -1,0 +1,468 @@
+"""DCASE evaluation: partial AUC, per-section scores, the per-group report, scorers.
+
+Every ROC AUC here is :func:`sklearn.metrics.roc_auc_score`; this module only adds
+the DCASE grouping rules (DESIGN.md section 8) and the plumbing that lets
+``GridSearchCV`` score an anomaly detector through its ``anomaly_score``.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy.stats import hmean
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics._scorer import _BaseScorer
+from sklearn.utils.metadata_routing import get_routing_for_object
+from sklearn.utils.validation import _check_response_method, column_or_1d
+
+__all__ = [
+    "partial_auc",
+    "section_scores",
+    "anomaly_report",
+    "official_score",
+    "make_anomaly_scorer",
+    "auc_scorer",
+    "pauc_scorer",
+]
+
+DOMAINS = ("source", "target")
+MEAN_ROWS = ("arithmetic mean", "harmonic mean")
+OVERALL = "all"
+COUNT_COLUMNS = ("n_normal", "n_anomalous")
+# Metadata of DESIGN.md section 5: a scorer forwards it to the detector, never to
+# the score function.
+DETECTOR_METADATA = ("machine_id", "domain")
+
+
+def _first_bad(values, bad):
+    """``"[i] = value"`` text of the first bad entry, numpy scalars as Python."""
+    value = values[bad[0]]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"[{bad[0]}] = {value!r}"
+
+
+def _check_labels(y, name="y_true"):
+    """Return `y` as a 1-D int array of 0 (normal) / 1 (anomalous)."""
+    y = column_or_1d(y)
+    bad = np.flatnonzero(~np.isin(y, (0, 1)))
+    if bad.size:
+        raise ValueError(
+            f"{name} must be 1 (anomalous) or 0 (normal); got {name}"
+            f"{_first_bad(y, bad)}."
+        )
+    return y.astype(int)
+
+
+def _check_same_length(y_true, **arrays):
+    """Return each array of `arrays` as 1-D, checking it has one entry per clip.
+
+    A str stands for that value on every clip; None is passed through.
+    """
+    checked = {}
+    for name, values in arrays.items():
+        if values is None:
+            checked[name] = None
+            continue
+        if isinstance(values, str):  # one label for every clip
+            values = np.full(len(y_true), values, dtype=object)
+        values = column_or_1d(values)
+        if len(values) != len(y_true):
+            raise ValueError(
+                f"y_true has {len(y_true)} clips but {name} has {len(values)}."
+            )
+        checked[name] = values
+    return checked
+
+
+def _check_domain(domain):
+    bad = np.flatnonzero(~np.isin(domain, DOMAINS))
+    if bad.size:
+        raise ValueError(
+            f"domain must be 'source' or 'target'; got domain{_first_bad(domain, bad)}."
+        )
+    return domain
+
+
+def _auc(y_true, y_score, group, max_fpr=None):
+    """ROC AUC of one group of clips; a group with one class is an error."""
+    n_anomalous = int(y_true.sum())
+    n_normal = len(y_true) - n_anomalous
+    if not n_normal or not n_anomalous:
+        raise ValueError(
+            f"{group}: ROC AUC needs normal and anomalous clips; got {n_normal} "
+            f"normal and {n_anomalous} anomalous."
+        )
+    return float(roc_auc_score(y_true, y_score, max_fpr=max_fpr))
+
+
+def partial_auc(y_true, y_score, *, max_fpr=0.1):
+    """Standardized partial ROC AUC over false-positive rates up to `max_fpr`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_clips,)
+        1 for anomalous clips, 0 for normal clips.
+    y_score : array-like of shape (n_clips,)
+        Anomaly scores, higher = more anomalous.
+    max_fpr : float, default=0.1
+        Upper end of the false-positive-rate range, in (0, 1].
+
+    Returns
+    -------
+    pauc : float
+        The McClish-standardized partial AUC, in [0.5, 1] for a better-than-chance
+        detector (0.5 = chance).
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, `y_true` holds a value other than 0 and 1, or only
+        one class is present.
+
+    Notes
+    -----
+    This is ``sklearn.metrics.roc_auc_score(y_true, y_score, max_fpr=max_fpr)``,
+    the pAUC that the DCASE 2020-2024 Task 2 evaluators report. The plain AUC is
+    ``sklearn.metrics.roc_auc_score(y_true, y_score)``.
+
+    References
+    ----------
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+
+    Examples
+    --------
+    >>> from sklasd.metrics import partial_auc
+    >>> partial_auc([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4, 0.25])
+    0.7368...
+    """
+    y_true = _check_labels(y_true)
+    y_score = _check_same_length(y_true, y_score=y_score)["y_score"]
+    return _auc(y_true, y_score, "y_true", max_fpr=max_fpr)
+
+
+def _section_scores(y_true, y_score, domain, max_fpr):
+    scores = {"AUC": _auc(y_true, y_score, "all clips")}
+    if domain is not None:
+        for name in DOMAINS:
+            pooled = (domain == name) | (y_true == 1)
+            scores[f"AUC ({name})"] = _auc(
+                y_true[pooled], y_score[pooled], f"AUC ({name}): {name} normal clips "
+                "pooled with all anomalous clips"
+            )
+    scores["pAUC"] = _auc(y_true, y_score, "pAUC: all clips", max_fpr=max_fpr)
+    scores["n_normal"] = int(np.sum(y_true == 0))
+    scores["n_anomalous"] = int(np.sum(y_true == 1))
+    return scores
+
+
+def section_scores(y_true, y_score, *, domain=None, max_fpr=0.1):
+    """AUC and pAUC of one section (machine ID), with the DCASE domain rules.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_clips,)
+        1 for anomalous clips, 0 for normal clips.
+    y_score : array-like of shape (n_clips,)
+        Anomaly scores, higher = more anomalous.
+    domain : array-like of shape (n_clips,), default=None
+        ``"source"`` or ``"target"`` per clip (DCASE 2021+). When given, the result
+        also holds ``"AUC (source)"`` and ``"AUC (target)"``.
+    max_fpr : float, default=0.1
+        False-positive-rate limit of the pAUC.
+
+    Returns
+    -------
+    scores : dict
+        ``"AUC"`` (float, all clips), ``"AUC (source)"`` and ``"AUC (target)"``
+        (floats, only with `domain`), ``"pAUC"`` (float, all clips),
+        ``"n_normal"`` and ``"n_anomalous"`` (int), in that order.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, `y_true` is not 0/1, `domain` holds another value,
+        or a group has a single class (the message names the group).
+
+    Notes
+    -----
+    As the DCASE 2023/2024 evaluator computes them: AUC(source) is the AUC of
+    the source-domain normal clips pooled with *all* anomalous clips of the
+    section (of both domains), AUC(target) likewise, and the pAUC uses every clip
+    of the section, whatever its domain.
+
+    References
+    ----------
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+
+    Examples
+    --------
+    >>> from sklasd.metrics import section_scores
+    >>> scores = section_scores(
+    ...     [0, 0, 0, 0, 1, 1], [0.1, 0.5, 0.2, 0.8, 0.6, 0.9],
+    ...     domain=["source", "source", "target", "target", "source", "target"])
+    >>> scores["AUC (source)"], scores["AUC (target)"]
+    (1.0, 0.75)
+    """
+    y_true = _check_labels(y_true)
+    arrays = _check_same_length(y_true, y_score=y_score, domain=domain)
+    if domain is not None:
+        domain = _check_domain(arrays["domain"])
+    return _section_scores(y_true, arrays["y_score"], domain, max_fpr)
+
+
+def _mean_rows(sections, machine_type):
+    """The arithmetic- and harmonic-mean rows of some section rows."""
+    scores = sections.drop(columns=list(COUNT_COLUMNS))
+    counts = sections[list(COUNT_COLUMNS)].sum()
+    rows = [
+        pd.concat([scores.mean(), counts]),
+        pd.concat([pd.Series(hmean(scores, axis=0), index=scores.columns), counts]),
+    ]
+    index = pd.MultiIndex.from_product(
+        [[machine_type], MEAN_ROWS], names=sections.index.names
+    )
+    return pd.DataFrame(rows, index=index).astype(sections.dtypes.to_dict())
+
+
+def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
+                   max_fpr=0.1):
+    """Per-section AUC / pAUC report with per-type and overall means (DCASE layout).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_clips,)
+        1 for anomalous clips, 0 for normal clips.
+    y_score : array-like of shape (n_clips,)
+        Anomaly scores, higher = more anomalous.
+    machine_type : array-like of shape (n_clips,) or str
+        Machine type per clip (``"fan"``, ``"ToyCar"``, ...); a str applies to all.
+    machine_id : array-like of shape (n_clips,) or str
+        Machine ID or section per clip (``"id_00"``, ``"section_00"``, ...).
+    domain : array-like of shape (n_clips,), default=None
+        ``"source"`` / ``"target"`` per clip (DCASE 2021+), which adds the columns
+        ``"AUC (source)"`` and ``"AUC (target)"``.
+    max_fpr : float, default=0.1
+        False-positive-rate limit of the pAUC.
+
+    Returns
+    -------
+    report : pandas.DataFrame
+        Indexed by the MultiIndex (``machine_type``, ``machine_id``), sorted.
+        Columns: ``"AUC"``, [``"AUC (source)"``, ``"AUC (target)"``,] ``"pAUC"``
+        (float64), ``"n_normal"``, ``"n_anomalous"`` (int64). Each machine type
+        has one row per section followed by the rows ``"arithmetic mean"`` and
+        ``"harmonic mean"`` over its sections; the last two rows, machine type
+        ``"all"``, average over every section of every type. Count columns of a
+        mean row hold the totals of the sections it averages.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, a label is not 0/1, a domain is not
+        ``"source"``/``"target"``, or a section lacks one of the classes a score
+        needs (the message names the machine type, section and group).
+
+    Notes
+    -----
+    Each section row is :func:`section_scores` of its clips. The DCASE 2021+
+    official score, the harmonic mean over machine types and sections of
+    AUC(source), AUC(target) and pAUC, is :func:`official_score` of the report.
+
+    References
+    ----------
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+
+    Examples
+    --------
+    >>> from sklasd.metrics import anomaly_report
+    >>> report = anomaly_report(
+    ...     [0, 0, 1, 1, 0, 0, 1, 1], [0.1, 0.3, 0.2, 0.9, 0.2, 0.1, 0.7, 0.8],
+    ...     machine_type="fan", machine_id=["id_00"] * 4 + ["id_02"] * 4)
+    >>> print(report.to_string())  # doctest: +NORMALIZE_WHITESPACE
+                                       AUC      pAUC  n_normal  n_anomalous
+    machine_type machine_id
+    fan          id_00            0.750000  0.736842         2            2
+                 id_02            1.000000  1.000000         2            2
+                 arithmetic mean  0.875000  0.868421         4            4
+                 harmonic mean    0.857143  0.848485         4            4
+    all          arithmetic mean  0.875000  0.868421         4            4
+                 harmonic mean    0.857143  0.848485         4            4
+    """
+    y_true = _check_labels(y_true)
+    arrays = _check_same_length(
+        y_true, y_score=y_score, machine_type=machine_type, machine_id=machine_id,
+        domain=domain,
+    )
+    if domain is not None:
+        domain = _check_domain(arrays["domain"])
+    names = ["machine_type", "machine_id"]
+    clips = pd.DataFrame({name: arrays[name] for name in names})
+    rows = {}
+    for key, idx in clips.groupby(names, sort=True).indices.items():
+        try:
+            rows[key] = _section_scores(
+                y_true[idx], arrays["y_score"][idx],
+                None if domain is None else domain[idx], max_fpr,
+            )
+        except ValueError as exc:
+            raise ValueError(f"machine_type={key[0]!r}, machine_id={key[1]!r}: {exc}")
+    sections = pd.DataFrame.from_dict(rows, orient="index")
+    sections.index.names = names
+    blocks = []
+    for mtype, type_sections in sections.groupby(level="machine_type", sort=False):
+        blocks += [type_sections, _mean_rows(type_sections, mtype)]
+    blocks.append(_mean_rows(sections, OVERALL))
+    return pd.concat(blocks)
+
+
+def official_score(report):
+    """DCASE 2021+ official score: harmonic mean of every section's AUCs and pAUC.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        A report from :func:`anomaly_report`.
+
+    Returns
+    -------
+    score : float
+        The harmonic mean, over all machine types and sections, of AUC(source),
+        AUC(target) and pAUC; for a report without domains, of AUC and pAUC.
+
+    Raises
+    ------
+    ValueError
+        If `report` does not have the layout of :func:`anomaly_report`.
+
+    Notes
+    -----
+    The mean rows of the report are left out; each section counts once per score.
+    Without domain columns (DCASE 2020 data) the same rule with AUC in place of
+    AUC(source) and AUC(target) gives one comparable number.
+
+    References
+    ----------
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+
+    Examples
+    --------
+    >>> from sklasd.metrics import anomaly_report, official_score
+    >>> report = anomaly_report(
+    ...     [0, 0, 1, 1, 0, 0, 1, 1], [0.1, 0.3, 0.2, 0.9, 0.2, 0.1, 0.7, 0.8],
+    ...     machine_type="fan", machine_id=["id_00"] * 4 + ["id_02"] * 4)
+    >>> round(official_score(report), 4)
+    0.8528
+    """
+    domain_columns = ["AUC (source)", "AUC (target)", "pAUC"]
+    columns = domain_columns if "AUC (source)" in report else ["AUC", "pAUC"]
+    names = list(getattr(report, "index", pd.Index([])).names)
+    if names != ["machine_type", "machine_id"] or not set(columns) <= set(report):
+        raise ValueError(
+            "report must be a DataFrame from anomaly_report, indexed by "
+            f"(machine_type, machine_id) with the columns {columns}."
+        )
+    is_section = ~report.index.get_level_values("machine_id").isin(MEAN_ROWS)
+    return float(hmean(report.loc[is_section, columns].to_numpy().ravel()))
+
+
+class _AnomalyScorer(_BaseScorer):
+    """Scorer of a detector's anomaly scores that forwards its metadata.
+
+    scikit-learn's own scorers call the response method without metadata; this
+    one calls ``anomaly_score(X, **metadata)`` (or ``-score_samples(X)``) with the
+    metadata the detector requests for ``decision_function``, which is what
+    :class:`sklasd.pipeline.Pipeline` routes to ``anomaly_score`` too.
+    """
+
+    # Requested by default, so `GridSearchCV(...).fit(X, y, machine_id=ids)`
+    # reaches the detector without a `set_score_request` call.
+    __metadata_request__score = {name: True for name in DETECTOR_METADATA}
+
+    def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        consumed = get_routing_for_object(estimator).consumes(
+            "decision_function", kwargs
+        )
+        metadata = {name: kwargs[name] for name in consumed}
+        score_kwargs = {
+            name: value for name, value in kwargs.items()
+            if name not in consumed and name not in DETECTOR_METADATA
+        }
+        method = _check_response_method(estimator, self._response_method).__name__
+        if metadata:
+            y_score = getattr(estimator, method)(X, **metadata)
+        else:
+            # Going through `method_caller` lets a multi-metric search compute
+            # the scores once for all its scorers (scikit-learn's cache).
+            y_score = method_caller(estimator, method, X, pos_label=None)
+        if method == "score_samples":
+            y_score = -y_score
+        return self._sign * self._score_func(
+            y_true, y_score, **{**self._kwargs, **score_kwargs}
+        )
+
+    def __repr__(self):
+        kwargs = "".join(f", {k}={v!r}" for k, v in self._kwargs.items())
+        sign = "" if self._sign > 0 else ", greater_is_better=False"
+        return f"make_anomaly_scorer({self._score_func.__name__}{sign}{kwargs})"
+
+
+def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
+    """Make a scorer that evaluates a detector's anomaly scores.
+
+    Parameters
+    ----------
+    score_func : callable
+        ``score_func(y_true, y_score, **kwargs) -> float`` with `y_true` 1 for
+        anomalous clips and `y_score` higher = more anomalous, for example
+        :func:`sklearn.metrics.roc_auc_score`.
+    greater_is_better : bool, default=True
+        Whether a higher `score_func` is better; when False the scorer returns
+        the negated value, as :func:`sklearn.metrics.make_scorer` does.
+    **kwargs
+        Passed to `score_func` on each call.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y_true, **metadata) -> float``, usable as
+        ``GridSearchCV(scoring=...)``, ``cross_validate(scoring=...)`` and in a
+        dict of several scorers.
+
+    Notes
+    -----
+    The scores are ``estimator.anomaly_score(X, **metadata)`` (DESIGN.md section
+    3) or, for an estimator without it such as
+    :class:`sklearn.ensemble.IsolationForest`, ``-estimator.score_samples(X)``.
+    Under metadata routing the scorer requests ``machine_id`` and ``domain`` and
+    passes on those the estimator requests for ``decision_function``; metadata
+    the estimator does not request is dropped. ``set_score_request`` replaces
+    these default requests (list ``machine_id=True`` again if needed).
+    Scorers cannot be registered under a name (scikit-learn has no public
+    registry): pass the object.
+
+    References
+    ----------
+    DESIGN.md sections 3, 5 and 8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from sklearn.metrics import roc_auc_score
+    >>> from sklasd.metrics import make_anomaly_scorer
+    >>> X = np.r_[np.zeros((20, 2)), np.full((4, 2), 8.0)]
+    >>> X += np.random.RandomState(0).normal(size=X.shape)
+    >>> y = np.r_[np.zeros(20), np.ones(4)]
+    >>> scorer = make_anomaly_scorer(roc_auc_score)
+    >>> scorer(IsolationForest(random_state=0).fit(X[:20]), X, y)
+    0.95
+    """
+    sign = 1 if greater_is_better else -1
+    return _AnomalyScorer(
+        score_func, sign, kwargs, response_method=("anomaly_score", "score_samples")
+    )
+
+
+auc_scorer = make_anomaly_scorer(roc_auc_score)
+auc_scorer.__doc__ = "ROC AUC of a detector's anomaly scores, for ``scoring=``."
+pauc_scorer = make_anomaly_scorer(roc_auc_score, max_fpr=0.1)
+pauc_scorer.__doc__ = "pAUC (``max_fpr=0.1``) of a detector's anomaly scores."
