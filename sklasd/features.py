@@ -114,6 +114,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads that decode files and transform chunks (joblib's meaning: None is 1,
         -1 all cores). soundfile and the FFT release the GIL, so threads scale.
+    verbose : int, default=0
+        1 shows a tqdm progress bar over the clips.
 
     Attributes
     ----------
@@ -173,6 +175,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         "precision": [StrOptions({"single", "double"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -198,6 +201,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         precision="single",
         batch_size=4,
         n_jobs=None,
+        verbose=0,
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -220,6 +224,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         self.precision = precision
         self.batch_size = batch_size
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def fit(self, X=None, y=None):
         """Build the window and the mel basis; ``X`` is not read.
@@ -289,6 +294,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         n_frames = _frames(n_samples, self.n_fft, self.hop_length, self.center)
         out = np.empty((len(sources), self.n_mels, n_frames), dtype=np.float32)
         starts = range(0, len(sources), self.batch_size)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            # the bar advances as chunks are dispatched (at most 2 * n_jobs ahead)
+            starts = tqdm(starts, desc="log-mel", unit="chunk", leave=False)
         jobs = (
             delayed(self._transform_chunk)(sources, start, n_samples, out)
             for start in starts

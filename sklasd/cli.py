@@ -1,0 +1,369 @@
+"""The ``sklasd`` command: fit, score and evaluate detectors on folders of audio.
+
+``sklasd run [DATA_DIR]`` is the main job: for each machine type in a folder of any
+layout the loaders recognise (or in built-in synthetic data when no folder is given),
+fit the default pipeline on the normal training clips, score the test clips, and write
+DCASE-style result files, a metrics table, plots and the fitted pipelines
+(DESIGN.md sections 8 and 9). ``sklasd fit`` / ``sklasd score`` train a model on a
+folder and score new recordings with it.
+
+Bad input (a folder with no audio, a corrupt or empty file, an unusable rate) is one
+line on stderr and exit status 2; with ``--skip-bad`` the file is skipped with a
+warning and listed. Outputs are written to a staging folder and moved into place only
+when everything succeeded, so a failed run leaves no partial files.
+"""
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sklasd.audio import AudioError, load_audio
+
+__all__ = ["main", "make_model", "MODELS"]
+
+#: ``--model`` names and what they build (see :func:`make_model`).
+MODELS = {"ae": "DCASE 2020 Task 2 baseline: log-mel (64 mels) x 5 frames, dense autoencoder"}
+
+
+def make_model(name="ae", *, max_epochs=100, random_state=0, device="cpu", verbose=0,
+               n_jobs=None):
+    """The pipeline behind ``sklasd run --model NAME``.
+
+    Parameters
+    ----------
+    name : {"ae"}, default="ae"
+        ``"ae"``: the DCASE 2020 Task 2 baseline, ``LogMelTransformer(n_mels=64)``,
+        ``FrameStacker(n_frames=5)``, ``AutoencoderDetector()``.
+    max_epochs : int, default=100
+        Training epochs (the baseline's 100).
+    random_state : int, default=0
+    device : str, default="cpu"
+    verbose : int, default=0
+        1 shows progress bars for feature extraction and training.
+    n_jobs : int or None, default=None
+        Threads for decoding and feature extraction.
+
+    Returns
+    -------
+    pipeline : sklasd.pipeline.Pipeline
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`MODELS`.
+    """
+    from sklasd.detectors import AutoencoderDetector
+    from sklasd.features import FrameStacker, LogMelTransformer
+    from sklasd.pipeline import make_pipeline
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return make_pipeline(
+        LogMelTransformer(n_mels=64, n_jobs=n_jobs, verbose=verbose),
+        FrameStacker(n_frames=5),
+        AutoencoderDetector(max_epochs=max_epochs, random_state=random_state,
+                            device=device, verbose=verbose),
+    )
+
+
+# --- data ---------------------------------------------------------------------
+def _load(data_dir, seed):
+    from sklasd.datasets import load_folder, make_machine_sounds
+
+    if data_dir is None:
+        return make_machine_sounds(random_state=seed)
+    return load_folder(data_dir)
+
+
+def _screen(bunch, skip_bad, log):
+    """Decode every file once; drop bad ones with ``--skip-bad``, else raise.
+
+    Returns the kept rows of ``bunch.frame`` (positions in ``kept``) and the skipped
+    files with their reasons.
+    """
+    if not isinstance(bunch.data[0], str):
+        return np.arange(len(bunch.data)), []
+    kept, skipped = [], []
+    for i, path in enumerate(bunch.data):
+        try:
+            load_audio(path)
+        except AudioError as exc:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skipped: {exc}", stacklevel=2)
+            skipped.append((path, str(exc)))
+            continue
+        kept.append(i)
+    if skipped:
+        log(f"skipped {len(skipped)} bad file(s) (--skip-bad)")
+    return np.asarray(kept, dtype=int), skipped
+
+
+def _train_test(frame, train_fraction, seed):
+    """Training and test positions for one machine type, and how each ID trained.
+
+    An ID with normal clips in its ``train`` split trains on them and is scored on
+    its ``test`` clips; an ID without trains on a seeded ``train_fraction`` of its
+    normal clips and is scored on the rest (DESIGN.md section 8, issue 6).
+    """
+    from sklasd.model_selection import normal_train_test_split
+
+    train, test, how = [], [], {}
+    for machine_id, rows in frame.groupby("machine_id", sort=True):
+        pos = rows.index.to_numpy()
+        has_train = (rows["split"] == "train") & (rows["target"] == 0)
+        if has_train.any():
+            train.append(pos[has_train.to_numpy()])
+            test.append(pos[(rows["split"] != "train").to_numpy()])
+            how[machine_id] = "train split"
+        else:
+            tr, te = normal_train_test_split(
+                rows["target"].to_numpy(), train_size=train_fraction, random_state=seed
+            )
+            train.append(pos[tr])
+            test.append(pos[te])
+            how[machine_id] = f"train-fraction {train_fraction:g}"
+    return np.concatenate(train), np.concatenate(test), how
+
+
+# --- outputs --------------------------------------------------------------------
+@contextlib.contextmanager
+def _staging(out_dir):
+    """A temporary folder whose files move into ``out_dir`` only on success."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".sklasd-", dir=out_dir))
+    try:
+        yield stage
+        for path in sorted(stage.iterdir()):
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_csv_rows(path, names, values):
+    """DCASE result files: ``<file name>,<value>`` per line, no header."""
+    pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
+
+
+def _write_type_results(stage, machine_type, frame, scores, decisions):
+    for machine_id, rows in frame.groupby("machine_id", sort=True):
+        pos = rows.index.to_numpy()
+        names = [Path(f).name for f in rows["filename"]]
+        suffix = f"{machine_type}_{machine_id}.csv"
+        _write_csv_rows(stage / f"anomaly_score_{suffix}", names, scores[pos])
+        _write_csv_rows(stage / f"decision_result_{suffix}", names, decisions[pos])
+
+
+def _save_plots(stage, machine_type, frame, scores, threshold):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklasd.plotting import plot_roc, plot_score_histogram
+
+    y = frame["target"].to_numpy()
+    ax = plot_roc(y, scores, groups=frame["machine_id"].to_numpy(), max_fpr=0.1)
+    ax.set_title(f"ROC: {machine_type}")
+    ax.figure.savefig(stage / f"roc_{machine_type}.png", dpi=100)
+    ax = plot_score_histogram(y, scores, threshold=threshold)
+    ax.set_title(f"Anomaly scores: {machine_type}")
+    ax.figure.savefig(stage / f"score_histogram_{machine_type}.png", dpi=100)
+    plt.close("all")
+
+
+# --- commands --------------------------------------------------------------------
+def _run_type(args, machine_type, frame, data, log):
+    train, test, how = _train_test(frame, args.train_fraction, args.seed)
+    for machine_id, rule in how.items():
+        log(f"[{machine_type}] {machine_id}: trained on its {rule}")
+    log(f"[{machine_type}] fitting on {len(train)} normal clips, scoring {len(test)}")
+    model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
+                       device=args.device, verbose=int(not args.quiet), n_jobs=args.n_jobs)
+    model.fit(data[train])
+    test_frame = frame.loc[test].reset_index(drop=True)
+    scores = model.anomaly_score(data[test])
+    # predict() would extract the features again: apply its rule to the scores
+    decisions = (scores > model[-1].threshold_).astype(int)
+    return model, test_frame, scores, decisions, how
+
+
+def cmd_run(args, log):
+    import joblib
+
+    from sklasd.metrics import anomaly_report
+
+    bunch = _load(args.data_dir, args.seed)
+    kept, skipped = _screen(bunch, args.skip_bad, log)
+    frame = bunch.frame.iloc[kept].reset_index(drop=True)
+    data = bunch.data[kept]
+    tested, training = [], {}
+    with _staging(args.out) as stage:
+        for machine_type, rows in frame.groupby("machine_type", sort=True):
+            model, test_frame, scores, decisions, how = _run_type(
+                args, machine_type, rows, data, log)
+            _write_type_results(stage, machine_type, test_frame, scores, decisions)
+            _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
+            joblib.dump(model, stage / f"model_{machine_type}.joblib")
+            test_frame["anomaly_score"] = scores
+            tested.append(test_frame)
+            training.update({(machine_type, i): rule for i, rule in how.items()})
+        results = pd.concat(tested, ignore_index=True)
+        report = anomaly_report(
+            results["target"], results["anomaly_score"],
+            machine_type=results["machine_type"], machine_id=results["machine_id"],
+            domain=results["domain"] if (results["domain"] != "").any() else None,
+        )
+        report["training"] = [training.get(key, "") for key in report.index]
+        report.to_csv(stage / "metrics.csv")
+        if skipped:
+            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
+                stage / "skipped.csv", index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
+        print(report.to_string())
+    log(f"results written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _training_clips(bunch):
+    """Normal clips of the ``train`` split if the folder has one, else all normals."""
+    frame = bunch.frame
+    normal = frame["target"] == 0
+    is_train = normal & (frame["split"] == "train")
+    return np.flatnonzero(is_train if is_train.any() else normal)
+
+
+def cmd_fit(args, log):
+    import joblib
+
+    from sklasd.datasets import load_folder
+
+    bunch = load_folder(args.train_dir)
+    kept, _ = _screen(bunch, args.skip_bad, log)
+    train = np.intersect1d(_training_clips(bunch), kept)
+    types = sorted(set(bunch.machine_type[train]))
+    models = {}
+    for machine_type in types:
+        rows = train[bunch.machine_type[train] == machine_type]
+        log(f"[{machine_type}] fitting on {len(rows)} normal clips")
+        model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
+                           device=args.device, verbose=int(not args.quiet),
+                           n_jobs=args.n_jobs)
+        models[machine_type] = model.fit(bunch.data[rows])
+    with _staging(Path(args.output).resolve().parent) as stage:
+        joblib.dump(models, stage / Path(args.output).name)
+    log(f"model for {', '.join(types)} written to {args.output}")
+    return 0
+
+
+def cmd_score(args, log):
+    import joblib
+
+    from sklasd.datasets._base import list_audio
+
+    models = joblib.load(args.model_file)
+    if args.machine_type is None and len(models) > 1:
+        raise ValueError(f"the model holds several machine types {sorted(models)}: "
+                         "choose one with --machine-type")
+    machine_type = args.machine_type or next(iter(models))
+    if machine_type not in models:
+        raise ValueError(f"machine type {machine_type!r} is not in the model "
+                         f"(it has {sorted(models)})")
+    _, paths = list_audio(args.test_dir)
+    kept, skipped = [], []
+    for path in map(str, paths):
+        try:
+            load_audio(path)
+            kept.append(path)
+        except AudioError as exc:
+            if not args.skip_bad:
+                raise
+            warnings.warn(f"skipped: {exc}", stacklevel=2)
+            skipped.append(path)
+    model = models[machine_type]
+    table = pd.DataFrame({
+        "file": kept,
+        "anomaly_score": model.anomaly_score(kept),
+    })
+    table["is_anomaly"] = (table["anomaly_score"] > model[-1].threshold_).astype(int)
+    with _staging(Path(args.output).resolve().parent) as stage:
+        table.to_csv(stage / Path(args.output).name, index=False)
+    log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}")
+    return 0
+
+
+# --- argument parsing -----------------------------------------------------------------
+def _common(parser):
+    parser.add_argument("--model", default="ae", choices=sorted(MODELS),
+                        help="pipeline to fit (default: ae, the DCASE 2020 baseline)")
+    parser.add_argument("--epochs", type=int, default=100,
+                        help="training epochs (default: 100, as the baseline)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="threads for decoding and features (default: 1)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip unreadable files with a warning instead of failing")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def build_parser():
+    """The argument parser of the ``sklasd`` command."""
+    parser = argparse.ArgumentParser(
+        prog="sklasd", description="Anomalous sound detection with scikit-learn pipelines.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="fit, score and evaluate per machine type")
+    run.add_argument("data_dir", nargs="?", default=None,
+                     help="folder in a DCASE / MIMII / ToyADMOS layout "
+                          "(default: built-in synthetic machine sounds)")
+    run.add_argument("--out", default="sklasd_results",
+                     help="output folder (default: sklasd_results)")
+    run.add_argument("--train-fraction", type=float, default=0.5,
+                     help="share of normal clips used for training where an ID has no "
+                          "training clips (default: 0.5)")
+    _common(run)
+    run.set_defaults(func=cmd_run)
+
+    fit = sub.add_parser("fit", help="fit a model on a folder of (normal) recordings")
+    fit.add_argument("train_dir")
+    fit.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    _common(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    score = sub.add_parser("score", help="score recordings with a saved model")
+    score.add_argument("model_file")
+    score.add_argument("test_dir")
+    score.add_argument("-o", "--output", required=True, help="scores file (.csv)")
+    score.add_argument("--machine-type", default=None,
+                       help="which machine type's model to use, if it holds several")
+    score.add_argument("--skip-bad", action="store_true",
+                       help="skip unreadable files with a warning instead of failing")
+    score.add_argument("--quiet", action="store_true", help="no progress output")
+    score.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``sklasd`` command; returns the exit status (2 on bad input)."""
+    args = build_parser().parse_args(argv)
+
+    def log(message):
+        if not args.quiet:
+            print(message, file=sys.stderr)
+
+    try:
+        return args.func(args, log)
+    except ValueError as exc:  # AudioError included: bad input, one line
+        print(f"sklasd: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,223 @@
+"""Shared machinery of the folder loaders: listing, parsing and the Bunch (DESIGN.md section 7).
+
+Every loader is the same three steps: list the audio files under a folder in sorted
+order, parse each path into labels with a layout-specific function, and build the
+Bunch. Only the parsing differs, so a loader is :func:`load_layout` plus a parser.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from sklearn.utils import Bunch
+
+from sklasd.audio import AudioError
+
+AUDIO_SUFFIXES = (".wav",)
+
+# Columns every Bunch and frame have, in this order (DESIGN.md section 7).
+BASE_COLUMNS = ("filename", "target", "machine_type", "machine_id", "split", "domain")
+_STR_FIELDS = ("machine_type", "machine_id", "split", "domain")
+
+
+class ParseError(ValueError):
+    """A file name or folder that does not fit the layout a parser expects."""
+
+
+def check_folder(data_dir):
+    """Return ``data_dir`` as an absolute :class:`~pathlib.Path` of an existing folder.
+
+    Raises
+    ------
+    ValueError
+        If ``data_dir`` is not an existing directory.
+    """
+    path = Path(os.fspath(data_dir)).expanduser().resolve()
+    if not path.is_dir():
+        raise ValueError(f"data_dir {str(path)!r} is not an existing folder")
+    return path
+
+
+def list_audio(data_dir):
+    """All audio files under ``data_dir`` (recursively), sorted by absolute path.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        The folder to search.
+
+    Returns
+    -------
+    root : pathlib.Path
+        The resolved folder.
+    paths : list of pathlib.Path
+        Absolute paths of the ``*.wav`` files, sorted as strings.
+
+    Raises
+    ------
+    ValueError
+        If the folder does not exist or holds no audio file.
+    """
+    root = check_folder(data_dir)
+    paths = sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()),
+        key=str,
+    )
+    if not paths:
+        raise ValueError(
+            f"no audio files ({', '.join('*' + s for s in AUDIO_SUFFIXES)}) "
+            f"found under {str(root)!r}"
+        )
+    return root, paths
+
+
+def parse_all(paths, root, parse):
+    """Apply ``parse(path, root)`` to every path; a :class:`ParseError` names the path.
+
+    ``parse`` returns a dict of fields (see :func:`make_bunch`) or None to skip the
+    file on purpose (for example ToyADMOS environmental noise).
+
+    Returns
+    -------
+    kept : list of pathlib.Path
+    records : list of dict
+    """
+    kept, records = [], []
+    for path in paths:
+        try:
+            record = parse(path, root)
+        except ParseError as exc:
+            raise ValueError(f"file {str(path)!r}: {exc}") from None
+        if record is not None:
+            kept.append(path)
+            records.append(record)
+    if not kept:
+        raise ValueError(f"no usable audio files under {str(root)!r}")
+    return kept, records
+
+
+def read_sample_rates(paths):
+    """Sample rate of every file from its header (:func:`soundfile.info`).
+
+    Raises
+    ------
+    AudioError
+        If a header cannot be read; the message names the file.
+    """
+    rates = []
+    for path in paths:
+        try:
+            rates.append(int(sf.info(os.fspath(path)).samplerate))
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioError(f"file {str(path)!r}: cannot read its header ({exc})") from exc
+    return np.asarray(rates, dtype=np.int64)
+
+
+def common_rate(rates):
+    """The single rate shared by all clips, or None if they differ."""
+    unique = np.unique(rates)
+    return int(unique[0]) if unique.size == 1 else None
+
+
+def attributes_frame(records, index):
+    """The per-clip ``attributes`` DataFrame from each record's ``"attributes"`` dict."""
+    rows = [r.get("attributes", {}) for r in records]
+    frame = pd.DataFrame.from_records(rows, index=index)
+    return frame.fillna("") if not frame.empty else pd.DataFrame(index=index)
+
+
+def make_bunch(records, *, data, filenames, descr, sr=None, rates=None,
+               return_X_y=False, as_frame=False):
+    """Build the Bunch of DESIGN.md section 7 from parsed records.
+
+    Parameters
+    ----------
+    records : list of dict
+        One per clip, with ``target`` and optionally ``machine_type``, ``machine_id``,
+        ``split``, ``domain`` (missing: ``""``), ``extra`` (a dict of further frame
+        columns, e.g. ``fold``) and ``attributes`` (a dict of parsed attributes).
+    data : ndarray
+        Paths (str) or a float32 array ``(n_clips, n_samples)``.
+    filenames : array-like of str, shape (n_clips,)
+    descr : str
+    sr : int or None, default=None
+        Bunch-level sample rate in Hz.
+    rates : ndarray of int or None, default=None
+        Per-file rates, added to the frame as column ``sr`` when given.
+    return_X_y : bool, default=False
+    as_frame : bool, default=False
+
+    Returns
+    -------
+    Bunch or tuple
+        See :func:`load_layout`.
+    """
+    filenames = np.asarray(filenames, dtype=str)
+    target = np.asarray([r["target"] for r in records])
+    if target.dtype.kind in "iub":
+        target = target.astype(np.int64)
+    else:
+        target = target.astype(str)
+    fields = {k: np.asarray([r.get(k, "") for r in records], dtype=str) for k in _STR_FIELDS}
+    index = pd.RangeIndex(len(records))
+    attributes = attributes_frame(records, index)
+
+    columns = {"filename": filenames, "target": target, **fields}
+    extra = pd.DataFrame.from_records([r.get("extra", {}) for r in records], index=index)
+    frame = pd.DataFrame(columns, index=index)
+    for name in extra.columns:
+        frame[name] = extra[name]
+    if rates is not None:
+        frame["sr"] = rates
+    for name in attributes.columns:
+        frame[name if name not in frame.columns else f"attr_{name}"] = attributes[name]
+
+    if as_frame:
+        X = frame.drop(columns="target")
+        y = frame["target"]
+        if return_X_y:
+            return X, y
+        return Bunch(data=X, sr=sr, filenames=filenames, target=y, attributes=attributes,
+                     frame=frame, DESCR=descr, **fields)
+    if return_X_y:
+        return data, target
+    return Bunch(data=data, sr=sr, filenames=filenames, target=target,
+                 attributes=attributes, frame=frame, DESCR=descr, **fields)
+
+
+def load_layout(data_dir, parse, descr, *, return_X_y=False, as_frame=False, keep=None):
+    """List, parse and load a folder with one layout's parser.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+    parse : callable ``(path, root) -> dict or None``
+        Raises :class:`ParseError` for a path that does not fit the layout.
+    descr : str
+    return_X_y, as_frame : bool
+        As in every loader.
+    keep : callable ``(record) -> bool`` or None, default=None
+        Optional filter applied after parsing (e.g. one ToyADMOS channel).
+
+    Returns
+    -------
+    Bunch or tuple
+        The Bunch of DESIGN.md section 7 whose ``data`` are the sorted absolute paths
+        (str ndarray); ``(data, target)`` with ``return_X_y``. With ``as_frame``,
+        ``data`` is the frame without ``target`` and ``target`` a Series.
+    """
+    root, paths = list_audio(data_dir)
+    paths, records = parse_all(paths, root, parse)
+    if keep is not None:
+        pairs = [(p, r) for p, r in zip(paths, records) if keep(r)]
+        if not pairs:
+            raise ValueError(f"no audio files under {str(root)!r} match the selection")
+        paths, records = map(list, zip(*pairs))
+    filenames = np.asarray([str(p) for p in paths], dtype=str)
+    rates = read_sample_rates(paths)
+    return make_bunch(records, data=filenames.copy(), filenames=filenames, descr=descr,
+                      sr=common_rate(rates), rates=rates, return_X_y=return_X_y,
+                      as_frame=as_frame)
+
