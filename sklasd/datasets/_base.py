@@ -13,7 +13,6 @@ import pandas as pd
 import soundfile as sf
 from sklearn.utils import Bunch
 
-from sklasd.audio import AudioError
 
 AUDIO_SUFFIXES = (".wav",)
 
@@ -101,23 +100,22 @@ def parse_all(paths, root, parse):
 def read_sample_rates(paths):
     """Sample rate of every file from its header (:func:`soundfile.info`).
 
-    Raises
-    ------
-    AudioError
-        If a header cannot be read; the message names the file.
+    A file whose header cannot be read gets rate 0: listing a folder does not fail on
+    it, decoding it does (:class:`~sklasd.audio.AudioError` naming the file), so
+    that callers such as ``sklasd run --skip-bad`` can skip it.
     """
     rates = []
     for path in paths:
         try:
             rates.append(int(sf.info(os.fspath(path)).samplerate))
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise AudioError(f"file {str(path)!r}: cannot read its header ({exc})") from exc
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            rates.append(0)
     return np.asarray(rates, dtype=np.int64)
 
 
 def common_rate(rates):
-    """The single rate shared by all clips, or None if they differ."""
-    unique = np.unique(rates)
+    """The single rate shared by all readable clips, or None if they differ."""
+    unique = np.unique(rates[rates > 0])
     return int(unique[0]) if unique.size == 1 else None
 
 

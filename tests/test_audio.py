@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sklasd.audio import AudioError, check_signal, load_audio, load_many
+
+
+def test_audio_error_is_a_value_error():
+    assert issubclass(AudioError, ValueError)
+
+
+def test_load_int_pcm_scaled_as_soundfile(tmp_path):
+    pcm = (np.arange(-800, 800, dtype=np.int16) * 40)
+    path = tmp_path / "pcm.wav"
+    sf.write(path, pcm, 8000, subtype="PCM_16")
+    y, sr = load_audio(path)
+    assert sr == 8000 and y.dtype == np.float32
+    np.testing.assert_array_equal(y, sf.read(path, dtype="float32")[0])
+    assert np.abs(y).max() <= 1.0
+
+
+def test_resampling_length_matches_librosa(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, 44100), 44100)
+    y, sr = load_audio(path, sr=16000)
+    assert sr == 16000 and y.shape == (16000,)
+
+
+def test_load_many_threads_equal_serial(tmp_path):
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.wav")
+        sf.write(paths[-1], np.full(100 + i, 0.1 * i), 8000)
+    serial, _ = load_many(paths)
+    threaded, rates = load_many(paths, n_jobs=2)
+    assert rates == [8000] * 4
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_in_file_names_file_and_sample(tmp_path):
+    y = np.zeros(50, dtype=np.float32)
+    y[7] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, y, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan.wav.*sample 7"):
+        load_audio(path)
+
+
+def test_check_signal_messages():
+    with pytest.raises(AudioError, match="sample 3: clip has 2 samples, at least 10"):
+        check_signal(np.zeros(2), 3, min_samples=10)
+    with pytest.raises(AudioError, match=r"sample 0: expected a 1-D signal, got shape \(2, 2\)"):
+        check_signal(np.zeros((2, 2)), 0)
