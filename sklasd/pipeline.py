@@ -1,0 +1,136 @@
+"""scikit-learn's Pipeline with the detectors' ``anomaly_score`` (DESIGN.md section 3)."""
+from sklearn import pipeline as _skpipeline
+from sklearn.utils.metadata_routing import _raise_for_params, process_routing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["Pipeline", "make_pipeline"]
+
+
+def _final_estimator_has(attr):
+    """Check that the final step has ``attr`` (for ``available_if``)."""
+
+    def check(self):
+        getattr(self._final_estimator, attr)  # raises AttributeError if missing
+        return True
+
+    return check
+
+
+class Pipeline(_skpipeline.Pipeline):
+    """scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
+
+    Everything else is :class:`sklearn.pipeline.Pipeline` unchanged; see its
+    documentation for the parameters.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator) tuples
+        Transformers followed by a final estimator (a detector for ``anomaly_score``).
+    transform_input : list of str, default=None
+        Metadata transformed by the steps before reaching the consumer (scikit-learn).
+    memory : str or joblib.Memory, default=None
+        Caches fitted transformers (for example ``LogMelTransformer``).
+    verbose : bool, default=False
+        Prints the time of each step's fit.
+
+    Attributes
+    ----------
+    named_steps : Bunch
+        The steps by name.
+    n_features_in_ : int
+        Features seen by the first step during ``fit``.
+
+    Notes
+    -----
+    ``anomaly_score`` is not one of the method names scikit-learn's metadata routing
+    knows (``set_anomaly_score_request`` cannot exist), so the pipeline routes to
+    the final step's ``anomaly_score`` exactly the metadata requested for its
+    ``decision_function``, and to the transformers what they request for
+    ``transform``, as :meth:`decision_function` does. A detector that uses
+    ``machine_id`` therefore requests it for ``decision_function``.
+
+    References
+    ----------
+    DESIGN.md section 3; the detectors' contract follows scikit-learn's outlier
+    detectors (``IsolationForest``) with DCASE's higher-is-anomalous score added.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklasd.pipeline import make_pipeline
+    >>> from sklasd.detectors import AutoencoderDetector
+    >>> X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    >>> pipe = make_pipeline(StandardScaler(), AutoencoderDetector(
+    ...     hidden_layer_sizes=(8,), bottleneck=2, max_epochs=2, random_state=0))
+    >>> pipe.fit(X).anomaly_score(X).shape
+    (50,)
+    """
+
+    @available_if(_final_estimator_has("anomaly_score"))
+    def anomaly_score(self, X, **params):
+        """Transform the data, then return the final detector's ``anomaly_score``.
+
+        Parameters
+        ----------
+        X : iterable
+            Input of the first step (audio, paths, spectrograms or windows).
+        **params : dict of str -> object
+            Metadata (``machine_id``, ``domain``) routed as for
+            ``decision_function``. Only with ``enable_metadata_routing=True``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips,), dtype float64
+            Per-clip anomaly score, higher = more anomalous.
+
+        Raises
+        ------
+        ValueError
+            If metadata is given while metadata routing is disabled.
+        """
+        check_is_fitted(self)
+        _raise_for_params(params, self, "anomaly_score")
+        routed_params = process_routing(self, "decision_function", **params)
+
+        Xt = X
+        for _, name, transform in self._iter(with_final=False):
+            Xt = transform.transform(
+                Xt, **routed_params.get(name, {}).get("transform", {})
+            )
+        final_name, final = self.steps[-1]
+        return final.anomaly_score(
+            Xt, **routed_params.get(final_name, {}).get("decision_function", {})
+        )
+
+
+def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
+    """Build a :class:`Pipeline` from estimators, naming the steps automatically.
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        Transformers followed by a final estimator.
+    memory : str or joblib.Memory, default=None
+        Caches fitted transformers.
+    transform_input : list of str, default=None
+        Metadata transformed by the steps before reaching the consumer.
+    verbose : bool, default=False
+        Prints the time of each step's fit.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        A :class:`sklasd.pipeline.Pipeline` with ``anomaly_score``.
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklasd.pipeline import make_pipeline
+    >>> make_pipeline(StandardScaler()).steps[0][0]
+    'standardscaler'
+    """
+    sk = _skpipeline.make_pipeline(*steps, memory=memory,
+                                   transform_input=transform_input, verbose=verbose)
+    return Pipeline(**sk.get_params(deep=False))
