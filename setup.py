@@ -25,6 +25,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "scikit-learn>=1.6",
+        "threadpoolctl>=3",
         "torch>=2.1,<3",
         "skorch>=1.0",
         "librosa>=0.10",

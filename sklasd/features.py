@@ -11,8 +11,9 @@ import os
 import sys
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
+from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -303,7 +304,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             delayed(self._transform_chunk)(sources, start, n_samples, out)
             for start in starts
         )
-        Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
+        # one BLAS thread per worker: threads that each start a multi-threaded
+        # matmul oversubscribe the cores (measured slower than n_jobs=1)
+        limit = 1 if effective_n_jobs(self.n_jobs) > 1 else None
+        with threadpool_limits(limits=limit, user_api="blas"):
+            Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
         return out
 
     def _check_input(self, X):

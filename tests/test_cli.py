@@ -45,7 +45,7 @@ def test_run_on_real_folder_uses_train_fraction(dcase2020_lite, tmp_path, capsys
     assert main(["run", str(dcase2020_lite / "pump"), "--out", str(tmp_path), *FAST]) == 0
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     row = metrics[metrics.machine_id == "id_04"].iloc[0]
-    assert row.training == "train-fraction 0.5"
+    assert row.training == "0 train-split + train-fraction 0.5 of 3 normals"
     # 3 normal test clips: one trains, two are scored with the 3 anomalies
     assert (row.n_normal, row.n_anomalous) == (2, 3)
     assert 0.0 <= row.AUC <= 1.0
@@ -55,7 +55,12 @@ def test_run_reports_domains_on_dcase2023(dcase2023_valve, tmp_path, capsys):
     assert main(["run", str(dcase2023_valve), "--out", str(tmp_path), *FAST]) == 0
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert {"AUC (source)", "AUC (target)", "pAUC"} <= set(metrics.columns)
-    assert (tmp_path / "anomaly_score_valve_section_00.csv").exists()
+    row = metrics[metrics.machine_id == "section_00"].iloc[0]
+    # 2 training clips are too few: half of the 50 + 50 normal test clips train too
+    assert row.training == "2 train-split + train-fraction 0.5 of 100 normals"
+    assert (row.n_normal, row.n_anomalous) == (50, 100)
+    scored = pd.read_csv(tmp_path / "anomaly_score_valve_section_00.csv", header=None)
+    assert len(scored) == 150
 
 
 def test_fit_then_score_round_trip(machine_folder, tmp_path):
