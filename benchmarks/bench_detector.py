@@ -1,0 +1,139 @@
+"""Speed and detection quality of the default pipeline (the DCASE 2020 baseline AE).
+
+Prints, in one run on 2 CPU cores:
+
+1. speed: seconds per training epoch (median over epochs, from skorch's history) on the
+   75 normal training clips of slider id_00, scoring throughput in ten-second clips per
+   second end to end from wav files (decoding, log-mel, windows, AE; median of
+   ``--repeats`` runs over the 202 clips of the DCASE 2023 valve set), and the peak
+   resident memory of this process;
+2. quality: ``sklasd run`` on each real folder of ``../shared/data`` that has labels,
+   with AUC / pAUC (and AUC (source) / AUC (target) on the valve set) per machine type
+   and ID / section and the number of clips beside each figure, next to a non-neural
+   reference computed on the same training and test clips (mean distance to the 3
+   nearest training clips in standardized clip-mean log-mel space) and the official
+   DCASE 2020 baseline's published development-set figure for that machine ID.
+
+Usage: python benchmarks/bench_detector.py [--epochs 100] [--repeats 3]
+"""
+
+import argparse
+import contextlib
+import io
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+from sklasd.cli import main as sklasd_main
+from sklasd.cli import make_model
+from sklasd.datasets import load_folder
+from sklasd.features import LogMelTransformer
+from sklasd.metrics import anomaly_report
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FOLDERS = ("dcase2020-task2-lite", "dcase2023-task2-valve")
+# y-kawagu/dcase2020_task2_baseline README.md, "Check results" (development set, per ID)
+PUBLISHED = {
+    ("ToyCar", "id_04"): (0.869477, 0.701461),
+    ("ToyConveyor", "id_01"): (0.793497, 0.650428),
+    ("fan", "id_06"): (0.72277, 0.529961),
+    ("pump", "id_04"): (0.8886, 0.676842),
+    ("slider", "id_00"): (0.963315, 0.818451),
+    ("valve", "id_02"): (0.674083, 0.512281),
+}
+
+
+def speed(epochs, repeats):
+    slider = load_folder(SHARED / "dcase2020-task2-lite" / "slider")
+    train = slider.data[(slider.split == "train") & (slider.target == 0)]
+    model = make_model("ae", max_epochs=epochs, random_state=0)
+    start = time.perf_counter()
+    model.fit(train)
+    fit_s = time.perf_counter() - start
+    epoch_s = statistics.median(model[-1].net_.history[:, "dur"])
+    valve = load_folder(SHARED / "dcase2023-task2-valve")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.anomaly_score(valve.data)
+        times.append(time.perf_counter() - start)
+    rate = len(valve.data) / statistics.median(times)
+    print(f"fit on {len(train)} clips ({epochs} epochs): {fit_s:.1f} s in all, "
+          f"{epoch_s:.3f} s per epoch (median)")
+    print(f"scoring end to end from wav files: {rate:.0f} ten-second clips/s "
+          f"(median of {repeats} runs over {len(valve.data)} clips; target >= 200)")
+
+
+def knn_reference(bunch, test_files):
+    """Anomaly scores of the test clips: mean distance to the 3 nearest training clips."""
+    frame = bunch.frame
+    is_test = frame["filename"].isin(test_files).to_numpy()
+    features = LogMelTransformer(n_mels=64).fit_transform(bunch.data).mean(axis=2)
+    scores = np.empty(len(frame))
+    for _, rows in frame.groupby("machine_type"):
+        pos = rows.index.to_numpy()
+        train = pos[~is_test[pos] & (rows["target"] == 0).to_numpy()]
+        test = pos[is_test[pos]]
+        scaler = StandardScaler().fit(features[train])
+        knn = NearestNeighbors(n_neighbors=min(3, len(train))).fit(
+            scaler.transform(features[train]))
+        scores[test] = knn.kneighbors(scaler.transform(features[test]))[0].mean(axis=1)
+    return frame[is_test].assign(anomaly_score=scores[is_test])
+
+
+def quality(folder, epochs):
+    bunch = load_folder(SHARED / folder)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # its own table: printed below
+            sklasd_main(["run", str(SHARED / folder), "--out", out, "--quiet",
+                         "--epochs", str(epochs)])
+        seconds = time.perf_counter() - start
+        ours = pd.read_csv(Path(out) / "metrics.csv", index_col=[0, 1])
+        test_files = {name for f in Path(out).glob("anomaly_score_*.csv")
+                      for name in pd.read_csv(f, header=None)[0]}
+    tested = knn_reference(bunch, {f for f in bunch.frame["filename"]
+                                   if Path(f).name in test_files})
+    has_domain = (tested["domain"] != "").any()
+    ref = anomaly_report(tested["target"], tested["anomaly_score"],
+                         machine_type=tested["machine_type"],
+                         machine_id=tested["machine_id"],
+                         domain=tested["domain"] if has_domain else None)
+    cols = ["AUC", "pAUC"] + (["AUC (source)", "AUC (target)"] if has_domain else [])
+    keep = [(t, i) for t, i in ours.index if t == "all" or not i.endswith(" mean")]
+    table = ours.loc[keep, cols + ["n_normal", "n_anomalous"]].copy()
+    for col in cols:
+        table[f"kNN {col}"] = ref[col].reindex(table.index)
+    table["DCASE20 AUC"] = [PUBLISHED.get(key, (np.nan,))[0] for key in table.index]
+    table["DCASE20 pAUC"] = [PUBLISHED.get(key, (np.nan, np.nan))[1] for key in table.index]
+    print(f"\n{folder}: sklasd run took {seconds:.0f} s ({epochs} epochs); training "
+          "clips per ID: " + "; ".join(f"{i}: {r}" for (_, i), r in ours["training"].dropna().items()))
+    with pd.option_context("display.width", 250, "display.max_columns", 30,
+                           "display.float_format", "{:.3f}".format):
+        print(table.to_string())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    speed(args.epochs, args.repeats)
+    for folder in FOLDERS:
+        quality(folder, args.epochs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of this process: {peak:.0f} MiB")
+    print("kNN: mean distance to the 3 nearest normal training clips, standardized "
+          "clip-mean log-mel (64 mels), same clips. DCASE20: the official baseline's "
+          "published development-set figure for that ID (trained on ~1000 clips per ID).")
+
+
+if __name__ == "__main__":
+    main()
