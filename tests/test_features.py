@@ -93,7 +93,9 @@ def test_paths_arrays_and_lists_agree(dcase2020_lite):
     from_paths = t.transform(paths)
     np.testing.assert_array_equal(from_paths, t.transform(np.stack(signals)))
     np.testing.assert_array_equal(from_paths, t.transform(signals))
-    np.testing.assert_array_equal(from_paths, t.set_params(n_jobs=2).transform(paths))
+    # threads use one BLAS thread each: another summation order, last-bit differences
+    threaded = t.set_params(n_jobs=2).transform(paths)
+    np.testing.assert_allclose(from_paths, threaded, rtol=0, atol=1e-4)
 
 
 def test_resampling_matches_librosa_load(dcase2016_events):
