@@ -14,6 +14,11 @@ _LAZY = {
     "FrameStacker": "sklasd.features",
     "AudioError": "sklasd.audio",
     "AutoencoderDetector": "sklasd.detectors",
+    "HVAEDetector": "sklasd.detectors",
+    "IDConditionedAE": "sklasd.detectors",
+    "WaveNetPredictor": "sklasd.detectors",
+    "WeightedEnsembleDetector": "sklasd.detectors",
+    "SpectrogramScaler": "sklasd.features",
     "Pipeline": "sklasd.pipeline",
     "make_pipeline": "sklasd.pipeline",
 }

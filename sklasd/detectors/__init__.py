@@ -3,5 +3,15 @@
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """
 from .autoencoder import AutoencoderDetector
+from .ensemble import WeightedEnsembleDetector
+from .hvae import HVAEDetector
+from .idcae import IDConditionedAE
+from .wavenet import WaveNetPredictor
 
-__all__ = ["AutoencoderDetector"]
+__all__ = [
+    "AutoencoderDetector",
+    "HVAEDetector",
+    "IDConditionedAE",
+    "WaveNetPredictor",
+    "WeightedEnsembleDetector",
+]

@@ -95,12 +95,18 @@ def _batch_bounds(n, batch_size):
     return list(zip([0] + stops[:-1], stops))
 
 
-def _gamma_threshold(scores, quantile):
+def _gamma_threshold(scores, quantile, *, any_sign=False):
     """``quantile`` of a gamma distribution fitted to ``scores`` (DCASE 2021+ baselines).
 
     Falls back to the empirical quantile, with a warning, where no gamma fits.
+    ``any_sign=True`` is for scores that may be negative (standardized scores,
+    log-likelihoods): the fitted gamma has a free location, so it is fitted to the
+    scores shifted to start at 1 and the threshold is shifted back.
     """
     scores = np.asarray(scores, dtype=np.float64)
+    if any_sign and len(scores):
+        shift = scores.min() - 1.0
+        return _gamma_threshold(scores - shift, quantile) + shift
     if len(scores) > 2 and np.ptp(scores) > 0 and np.all(scores > 0):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -241,6 +247,11 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
       ignores it.
     - ``_validate_X``, ``_n_units``, ``_gather``: input layout and unit extraction
       (windows by default; excerpts for sequence models).
+    - ``_clip_scores(X, meta)`` / ``_fit_clip_scores(X, meta)``: per-clip scores of
+      validated input at scoring time / of the training clips after training (where
+      the latter also stores what scoring needs). Default: ``_frame_scores``
+      aggregated by ``aggregation``; a detector whose clip score is not an
+      aggregate of unit scores (``WaveNetPredictor``'s percentiles) overrides both.
     - ``_default_callbacks()``, ``_net_params()``: extra skorch callbacks and
       ``NeuralNet`` arguments (``optimizer__betas``, ...).
     """
@@ -419,14 +430,26 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
             **self._net_params(),
         )
 
+    # Clip scores may be negative (log-likelihoods): fit the gamma's location too.
+    _scores_any_sign = False
+
     def _fit_threshold(self, X, meta):
+        self.threshold_ = _gamma_threshold(self._fit_clip_scores(X, meta),
+                                           self.threshold_quantile,
+                                           any_sign=self._scores_any_sign)
+        self.offset_ = -self.threshold_
+
+    def _fit_clip_scores(self, X, meta):
+        """Scores of the training clips, storing the statistics scoring needs."""
         frames = self._frame_scores(X, meta)
         flat = np.concatenate(frames)
         self.frame_score_mean_ = float(flat.mean())
         self.frame_score_std_ = float(flat.std())
-        self.threshold_ = _gamma_threshold(self._aggregate(frames),
-                                           self.threshold_quantile)
-        self.offset_ = -self.threshold_
+        return self._aggregate(frames)
+
+    def _clip_scores(self, X, meta):
+        """Per-clip scores of validated ``X``: unit scores aggregated per clip."""
+        return self._aggregate(self._frame_scores(X, meta))
 
     def _batch_for(self, X, clips, units, meta, training):
         """Gather the units ``X[clips, units]`` and their metadata into a batch."""
@@ -489,7 +512,9 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_clips,), dtype float64
             ``frame_scores`` aggregated per clip by ``aggregation``.
         """
-        return self._aggregate(self.frame_scores(X, **metadata))
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._clip_scores(X, self._check_metadata(metadata, X.shape[0], False))
 
     def score_samples(self, X, **metadata):
         """Opposite of :meth:`anomaly_score`: lower = more abnormal.

@@ -1,0 +1,605 @@
+"""Weighted mean of standardized detector scores, weights searched on the simplex (papers/003 section 5)."""
+import inspect
+import itertools
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.metrics import roc_auc_score
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.metadata_routing import (
+    MetadataRequest,
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    get_routing_for_object,
+    process_routing,
+)
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted
+
+from ..metrics import _check_labels
+from ..model_selection import NormalOnlyKFold, normal_train_test_split
+from ._base import _gamma_threshold
+
+# Weight vectors whose objectives tie with the best within this tolerance tie.
+_TIE_TOL = 1e-12
+# Entries of the (weights x clips) score matrix evaluated at once.
+_CHUNK = 1 << 18
+
+
+def simplex_grid(n_members, step=0.01):
+    """Every weight vector of ``n_members`` non-negative multiples of ``step`` summing to 1.
+
+    Parameters
+    ----------
+    n_members : int
+        Length of each weight vector.
+    step : float, default=0.01
+        Grid step; ``1 / step`` must be an integer ``k``.
+
+    Returns
+    -------
+    grid : ndarray of shape (comb(k + n_members - 1, n_members - 1), n_members)
+        The weight vectors, in lexicographic order of their integer numerators
+        (largest first weight first).
+
+    Raises
+    ------
+    ValueError
+        If ``1 / step`` is not an integer.
+
+    Examples
+    --------
+    >>> from sklasd.detectors.ensemble import simplex_grid
+    >>> simplex_grid(2, 0.5).tolist()
+    [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
+    >>> len(simplex_grid(4, 0.01))
+    176851
+    """
+    k = int(round(1 / step))
+    if not np.isclose(k * step, 1.0, rtol=0, atol=1e-9):
+        raise ValueError(f"1 / weight_step must be an integer; got weight_step={step}.")
+    # stars and bars: m - 1 bar positions among k + m - 1 slots
+    bars = np.array(list(itertools.combinations(range(k + n_members - 1), n_members - 1)),
+                    dtype=np.int64).reshape(-1, n_members - 1)
+    edges = np.column_stack([np.full(len(bars), -1), bars, np.full(len(bars), k + n_members - 1)])
+    return (np.diff(edges, axis=1) - 1)[::-1] / k
+
+
+def _partial_area(fpr, tpr, max_fpr):
+    """Area under each row's ROC polyline for false-positive rates in [0, max_fpr]."""
+    f0, f1, t0, t1 = fpr[:, :-1], fpr[:, 1:], tpr[:, :-1], tpr[:, 1:]
+    x0, x1 = np.minimum(f0, max_fpr), np.minimum(f1, max_fpr)
+    width = x1 - x0
+    slope = np.divide(t1 - t0, f1 - f0, out=np.zeros_like(width), where=width > 0)
+    return (width * (t0 + 0.5 * slope * (x1 - f0) + 0.5 * slope * (x0 - f0))).sum(axis=1)
+
+
+def roc_auc_rows(scores, y, max_fpr=0.1):
+    """ROC AUC and standardized partial AUC of every row of a score matrix at once.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, n_clips)
+        Anomaly scores, one scoring per row.
+    y : ndarray of shape (n_clips,)
+        1 for anomalous clips, 0 for normal ones (both present).
+    max_fpr : float in (0, 1], default=0.1
+        Upper false-positive rate of the partial AUC.
+
+    Returns
+    -------
+    auc, pauc : ndarray of shape (n_rows,)
+        ``roc_auc_score(y, row)`` and ``roc_auc_score(y, row, max_fpr=max_fpr)``
+        (McClish-standardized) for every row, ties included.
+
+    Notes
+    -----
+    Each row is sorted once; tied scores are one ROC vertex, reached by a straight
+    segment, so the points inside a run of ties are moved onto that segment. The
+    areas are the trapezoids of the polyline, clipped at ``max_fpr`` for the pAUC,
+    which is ``0.5 * (1 + (A - max_fpr**2 / 2) / (max_fpr - max_fpr**2 / 2))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.detectors.ensemble import roc_auc_rows
+    >>> auc, pauc = roc_auc_rows(np.array([[0.1, 0.4, 0.35, 0.8]]), np.array([0, 0, 1, 1]))
+    >>> float(auc[0])
+    0.75
+    """
+    y = np.asarray(y).astype(bool)
+    n_rows, n = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    positive = y[order]
+    tpr = np.cumsum(positive, axis=1) / y.sum()
+    fpr = np.cumsum(~positive, axis=1) / (~y).sum()
+    idx = np.broadcast_to(np.arange(n), (n_rows, n))
+    end = np.ones((n_rows, n), bool)
+    end[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+    start = np.ones((n_rows, n), bool)
+    start[:, 1:] = end[:, :-1]
+    first = np.maximum.accumulate(np.where(start, idx, 0), axis=1)
+    last = np.minimum.accumulate(np.where(end, idx, n)[:, ::-1], axis=1)[:, ::-1]
+    fpr = np.concatenate([np.zeros((n_rows, 1)), fpr], axis=1)
+    tpr = np.concatenate([np.zeros((n_rows, 1)), tpr], axis=1)
+    frac = (idx - first + 1) / (last - first + 1)
+    f0, t0 = np.take_along_axis(fpr, first, 1), np.take_along_axis(tpr, first, 1)
+    f1, t1 = np.take_along_axis(fpr, last + 1, 1), np.take_along_axis(tpr, last + 1, 1)
+    fpr[:, 1:], tpr[:, 1:] = f0 + frac * (f1 - f0), t0 + frac * (t1 - t0)
+    auc = _partial_area(fpr, tpr, 1.0)
+    if max_fpr == 1:
+        return auc, auc.copy()
+    area = _partial_area(fpr, tpr, max_fpr)
+    min_area, max_area = 0.5 * max_fpr ** 2, max_fpr
+    return auc, 0.5 * (1 + (area - min_area) / (max_area - min_area))
+
+
+def _search_weights(grid, folds, max_fpr):
+    """Best weights of ``grid`` for the mean over folds of (AUC + pAUC) / 2.
+
+    Ties (within ``_TIE_TOL``) go to the most even weights (least sum of squares),
+    then to the first in grid order.
+    """
+    objective = np.zeros(len(grid))
+    for Z, y in folds:
+        chunk = max(1, _CHUNK // len(y))
+        for c0 in range(0, len(grid), chunk):
+            auc, pauc = roc_auc_rows(grid[c0:c0 + chunk] @ Z.T, y, max_fpr)
+            objective[c0:c0 + chunk] += (auc + pauc) / 2
+    objective /= len(folds)
+    best = np.flatnonzero(objective >= objective.max() - _TIE_TOL)
+    best = best[np.argmin((grid[best] ** 2).sum(axis=1))]
+    return grid[best], float(objective[best])
+
+
+def _member_anomaly_score(estimator, X, params):
+    """``anomaly_score`` of a member, or ``-score_samples`` for scikit-learn detectors."""
+    if hasattr(estimator, "anomaly_score"):
+        return np.asarray(estimator.anomaly_score(X, **params), dtype=np.float64)
+    return -np.asarray(estimator.score_samples(X, **params), dtype=np.float64)
+
+
+def _accepted(estimator, method, metadata):
+    """Metadata a member takes without routing: requested by default or named in ``method``."""
+    if not metadata:
+        return {}
+    request = get_routing_for_object(estimator)
+    consumed = set()
+    if isinstance(request, MetadataRequest):
+        consumed = request.consumes(
+            "decision_function" if method == "anomaly_score" else method, metadata)
+    func = getattr(estimator, method, None)
+    named = set(inspect.signature(func).parameters) if func is not None else set()
+    return {k: v for k, v in metadata.items() if k in consumed or k in named}
+
+
+class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
+    """Weighted mean of the standardized anomaly scores of several detectors.
+
+    Every member is fitted on the normal clips; its anomaly scores are standardized
+    with the mean and standard deviation of its scores on those training clips, and
+    the ensemble score is the weighted mean of the standardized scores. The weights
+    are given, or chosen on a grid over the simplex to maximize the mean of AUC and
+    pAUC on labelled validation clips that the members were not trained on.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator) tuples
+        The member detectors (anything with ``fit`` and ``anomaly_score`` or
+        ``score_samples``: sklasd detectors, pipelines ending in one,
+        ``IsolationForest``...). Cloned at fit.
+    weights : array-like of shape (n_members,) or None, default=None
+        Non-negative weights (normalized to sum 1); None searches them (needs ``y``
+        with anomalous clips).
+    weight_step : float, default=0.01
+        Step of the simplex grid searched when ``weights`` is None (``1 / step``
+        an integer). The grid has ``comb(1/step + m - 1, m - 1)`` points for ``m``
+        members (5151, 176851 and 4.6 million for 3, 4 and 5 members at 0.01).
+    cv : int, float, cross-validation splitter or iterable, default=5
+        Validation clips of the weight search: an int is
+        ``NormalOnlyKFold(cv)``; a float in (0, 1) is one
+        ``normal_train_test_split(train_size=cv)``; a splitter is called as
+        ``split(X, y, groups=machine_id)``; an iterable yields
+        ``(train, validation)`` index arrays. Members are fitted on the normal
+        clips of each training fold and scored on its validation fold.
+    max_fpr : float in (0, 1], default=0.1
+        Upper false-positive rate of the pAUC in the search objective.
+    threshold_quantile : float in (0, 1), default=0.9
+        Quantile of a gamma distribution fitted to the ensemble scores of the
+        training clips that becomes ``threshold_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split of a float ``cv``.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The members refitted on all normal clips.
+    named_estimators_ : Bunch
+        The same by name.
+    weights_ : ndarray of shape (n_members,)
+        The weights (sum 1).
+    score_mean_, score_std_ : ndarray of shape (n_members,)
+        Mean and standard deviation of each refitted member's anomaly scores on the
+        normal training clips (a standard deviation of 0 is replaced by 1).
+    validation_score_ : float
+        Mean over folds of (AUC + pAUC) / 2 at ``weights_`` (searched weights only).
+    validation_scores_ : pandas.DataFrame
+        Out-of-fold standardized member scores of the search, one row per
+        validation clip, with the columns ``fold``, ``target`` and one per member
+        (searched weights only).
+    threshold_ : float
+        Ensemble score above which a clip is anomalous.
+    offset_ : float
+        ``-threshold_``.
+    n_features_in_ : int
+        That of the first member.
+
+    See Also
+    --------
+    sklearn.ensemble.VotingClassifier : The same composition API for classifiers.
+    sklasd.model_selection.NormalOnlyKFold : The default validation splitter.
+
+    Notes
+    -----
+    With member scores ``s_i``, training statistics ``mu_i`` and ``sd_i`` and
+    weights ``w_i``: ``score = sum_i w_i (s_i - mu_i) / sd_i`` with ``sum_i w_i = 1``.
+    The search evaluates every grid point at once (numpy, chunks of the grid) with
+    :func:`roc_auc_rows`; ties of the objective go to the most even weights (least
+    ``sum_i w_i**2``). After the search, the members are refitted on all normal
+    clips of ``X`` and standardized again. The gamma fitted for ``threshold_`` has
+    a free location, so the (centred, partly negative) training scores are shifted
+    to be positive before the fit and the threshold is shifted back.
+
+    Metadata (``machine_id``, ``domain``) with metadata routing enabled goes to
+    the members that request it: their ``fit`` requests at fit, their
+    ``decision_function`` requests for scoring (as in ``sklasd.pipeline``). With
+    routing disabled a member gets what it requests by default or names in its
+    ``fit`` / ``anomaly_score`` signature. ``machine_id`` is also the ``groups``
+    of the validation splitter. Members that are already fitted can be wrapped in
+    ``sklearn.frozen.FrozenEstimator``: fitting then only standardizes and
+    searches. Inside ``GridSearchCV`` with normal-only training folds, give
+    ``weights`` (the search needs anomalous clips).
+
+    References
+    ----------
+    .. [1] P. Daniluk, M. Gozdziewski, S. Kapka and M. Kosmider, "Ensemble of
+       auto-encoder based and WaveNet like systems for unsupervised anomaly
+       detection", DCASE 2020 Task 2 technical report, section 5, Table 4 and
+       Figure 1 (papers/003_0eeeefe6b0992b64.txt).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from sklearn.neighbors import LocalOutlierFactor
+    >>> from sklasd.detectors.ensemble import WeightedEnsembleDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(size=(60, 3)), rng.normal(3, 1, size=(10, 3))]
+    >>> y = np.r_[np.zeros(60), np.ones(10)].astype(int)
+    >>> ens = WeightedEnsembleDetector(
+    ...     [("if", IsolationForest(random_state=0)),
+    ...      ("lof", LocalOutlierFactor(novelty=True))], weight_step=0.1, cv=3).fit(X, y)
+    >>> ens.weights_.sum(), ens.anomaly_score(X).shape
+    (np.float64(1.0), (70,))
+    """
+
+    _estimator_type = "outlier_detector"
+    __metadata_request__fit = {"machine_id": True}  # groups of the validation splitter
+
+    _parameter_constraints = {
+        "estimators": [list],
+        "weights": ["array-like", None],
+        "weight_step": [Interval(numbers.Real, 0, 1, closed="right")],
+        "cv": ["cv_object", Interval(numbers.Real, 0, 1, closed="neither")],
+        "max_fpr": [Interval(numbers.Real, 0, 1, closed="right")],
+        "threshold_quantile": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimators, *, weights=None, weight_step=0.01, cv=5, max_fpr=0.1,
+                 threshold_quantile=0.9, random_state=None):
+        self.estimators = estimators
+        self.weights = weights
+        self.weight_step = weight_step
+        self.cv = cv
+        self.max_fpr = max_fpr
+        self.threshold_quantile = threshold_quantile
+        self.random_state = random_state
+
+    # --------------------------------------------------------- composition
+    def get_params(self, deep=True):
+        """Parameters of the ensemble and, with ``deep``, of its members (``name__param``)."""
+        return self._get_params("estimators", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters of the ensemble or of its members (``name__param``)."""
+        self._set_params("estimators", **params)
+        return self
+
+    @property
+    def named_estimators(self):
+        """The unfitted members by name (a ``Bunch``)."""
+        return Bunch(**dict(self.estimators))
+
+    def _validate_members(self):
+        if not self.estimators:
+            raise ValueError("estimators must be a non-empty list of (name, estimator).")
+        names, members = zip(*self.estimators)
+        self._validate_names(names)
+        for name, est in self.estimators:
+            if not (hasattr(est, "anomaly_score") or hasattr(est, "score_samples")):
+                raise TypeError(f"Member {name!r} ({type(est).__name__}) has neither "
+                                "anomaly_score nor score_samples.")
+        return list(names)
+
+    def _checked_weights(self, n_members):
+        w = np.asarray(self.weights, dtype=np.float64)
+        if w.shape != (n_members,) or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
+            raise ValueError(f"weights must be {n_members} non-negative numbers with a "
+                             f"positive sum, one per member; got {self.weights!r}.")
+        return w / w.sum()
+
+    # ------------------------------------------------------------ routing
+    def get_metadata_routing(self):
+        """Route ``fit`` metadata to the members' ``fit`` and their scoring, and the
+        scoring methods' metadata to the members' ``decision_function`` requests.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        router = MetadataRouter(owner=self).add_self_request(self)
+        for name, est in self.estimators:
+            router.add(**{name: est}, method_mapping=MethodMapping()
+                       .add(caller="fit", callee="fit")
+                       .add(caller="fit", callee="decision_function")
+                       .add(caller="decision_function", callee="decision_function")
+                       .add(caller="predict", callee="decision_function")
+                       .add(caller="score", callee="decision_function"))
+        return router
+
+    def _route(self, caller, metadata):
+        """``{name: {"fit": ..., "score": ...}}``: each member's metadata for ``caller``."""
+        if _routing_enabled():
+            routed = process_routing(self, caller, **metadata)
+            return {name: {"fit": routed[name].get("fit", {}),
+                           "score": routed[name].decision_function}
+                    for name, _ in self.estimators}
+        return {name: {"fit": _accepted(est, "fit", metadata),
+                       "score": _accepted(est, "anomaly_score", metadata)}
+                for name, est in self.estimators}
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X, y=None, **metadata):
+        """Search the weights (if not given), then fit the members on the normal clips.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+            Whatever the members take (audio, paths, spectrograms, windows).
+        y : array-like of shape (n_clips,), default=None
+            1 for anomalous clips, 0 for normal ones, used by the weight search only
+            (``weights=None``): it needs both, and the members then train on the
+            normal clips. With given ``weights``, ``y`` is ignored and the members
+            train on all of ``X``, as every detector does.
+        **metadata : dict of array-like of shape (n_clips,)
+            ``machine_id``, ``domain``: routed to the members (class Notes);
+            ``machine_id`` also groups the validation folds.
+
+        Returns
+        -------
+        self : WeightedEnsembleDetector
+
+        Raises
+        ------
+        ValueError
+            If ``weights`` is None and ``y`` lacks anomalous or normal clips, a
+            validation fold lacks either, or ``weights`` / ``y`` are malformed.
+        """
+        self._validate_params()
+        names = self._validate_members()
+        n = _num_samples(X)
+        routed = self._route("fit", metadata)
+        if self.weights is not None or y is None:
+            y = np.zeros(n, dtype=int)  # unsupervised: y is ignored (DESIGN.md section 3)
+        y = _check_labels(y, name="y")
+        if len(y) != n:
+            raise ValueError(f"y has {len(y)} entries but X has {n} clips.")
+        if self.weights is None:
+            if y.min() == y.max():
+                raise ValueError(
+                    "weights=None searches the weights on labelled validation clips: y "
+                    "needs anomalous (1) and normal (0) clips; got only "
+                    f"{'anomalous' if y[0] else 'normal'} ones. Pass y or weights.")
+            self._search(X, y, metadata, routed, names)
+        else:
+            self.weights_ = self._checked_weights(len(names))
+        members, scores = self._fit_members(X, np.flatnonzero(y == 0), routed)
+        self.estimators_ = members
+        self.named_estimators_ = Bunch(**dict(zip(names, members)))
+        self.score_mean_, self.score_std_ = _standardization(scores)
+        train = self._combine(scores)
+        self.threshold_ = _gamma_threshold(train, self.threshold_quantile, any_sign=True)
+        self.offset_ = -self.threshold_
+        return self
+
+    def _fit_members(self, X, train, routed):
+        """Members cloned and fitted on the clips ``train``, and their scores there."""
+        X_train = _subset(X, train)
+        members, scores = [], []
+        for name, est in self.estimators:
+            fit_params = _check_method_params(X, routed[name]["fit"], train)
+            score_params = _check_method_params(X, routed[name]["score"], train)
+            member = clone(est).fit(X_train, None, **fit_params)
+            members.append(member)
+            scores.append(_member_anomaly_score(member, X_train, score_params))
+        return members, np.column_stack(scores)
+
+    def _folds(self, X, y, groups):
+        if isinstance(self.cv, numbers.Real) and not isinstance(self.cv, numbers.Integral):
+            return [normal_train_test_split(y, groups=groups, train_size=self.cv,
+                                            random_state=self.random_state)]
+        cv = NormalOnlyKFold(self.cv) if isinstance(self.cv, numbers.Integral) else self.cv
+        if hasattr(cv, "split"):
+            return list(cv.split(X, y, groups))
+        return [(np.asarray(tr), np.asarray(va)) for tr, va in cv]
+
+    def _search(self, X, y, metadata, routed, names):
+        folds, frames = [], []
+        for k, (train, valid) in enumerate(self._folds(X, y, metadata.get("machine_id"))):
+            train = np.asarray(train)[y[train] == 0]
+            if len(np.unique(y[valid])) < 2:
+                raise ValueError(f"Validation fold {k} has only one class; the weight "
+                                 "search needs normal and anomalous clips in every fold.")
+            members, scores = self._fit_members(X, train, routed)
+            mean, std = _standardization(scores)
+            Xv = _subset(X, valid)
+            Z = np.column_stack([
+                _member_anomaly_score(m, Xv, _check_method_params(X, routed[nm]["score"], valid))
+                for nm, m in zip(names, members)])
+            Z = (Z - mean) / std
+            folds.append((Z, y[valid]))
+            frames.append(pd.DataFrame(Z, columns=names, index=valid)
+                          .assign(fold=k, target=y[valid]))
+        grid = simplex_grid(len(names), self.weight_step)
+        self.weights_, self.validation_score_ = _search_weights(grid, folds, self.max_fpr)
+        self.validation_scores_ = pd.concat(frames)[["fold", "target", *names]]
+
+    # ------------------------------------------------------------ scoring
+    def _member_scores(self, X, metadata, caller="decision_function"):
+        check_is_fitted(self)
+        routed = self._route(caller, metadata)
+        return np.column_stack([
+            _member_anomaly_score(est, X, routed[name]["score"])
+            for (name, _), est in zip(self.estimators, self.estimators_)])
+
+    def _combine(self, scores):
+        return ((scores - self.score_mean_) / self.score_std_) @ self.weights_
+
+    def member_scores(self, X, *, standardized=False, **metadata):
+        """Every member's per-clip anomaly scores, for inspection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+            Clips to score.
+        standardized : bool, default=False
+            Return ``(s_i - score_mean_) / score_std_`` instead of the raw scores.
+        **metadata : dict of array-like of shape (n_clips,)
+            Routed as for ``decision_function``.
+
+        Returns
+        -------
+        scores : pandas.DataFrame of shape (n_clips, n_members)
+            One column per member name, float64.
+        """
+        scores = self._member_scores(X, metadata)
+        if standardized:
+            scores = (scores - self.score_mean_) / self.score_std_
+        return pd.DataFrame(scores, columns=[name for name, _ in self.estimators])
+
+    def anomaly_score(self, X, **metadata):
+        """Weighted mean of the members' standardized scores, higher = more anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+            Clips to score.
+        **metadata : dict of array-like of shape (n_clips,)
+            Routed to the members as for ``decision_function``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips,), dtype float64
+        """
+        return self._combine(self._member_scores(X, metadata))
+
+    def score_samples(self, X, **metadata):
+        """``-anomaly_score(X)``: lower = more abnormal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+        **metadata : dict of array-like of shape (n_clips,)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips,), dtype float64
+        """
+        return -self.anomaly_score(X, **metadata)
+
+    def decision_function(self, X, **metadata):
+        """``threshold_ - anomaly_score(X)``: negative = anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+        **metadata : dict of array-like of shape (n_clips,)
+
+        Returns
+        -------
+        decision : ndarray of shape (n_clips,), dtype float64
+        """
+        return self.score_samples(X, **metadata) - self.offset_
+
+    def predict(self, X, **metadata):
+        """+1 for normal clips, -1 for anomalous ones.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+        **metadata : dict of array-like of shape (n_clips,)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,), dtype int
+        """
+        return np.where(self.decision_function(X, **metadata) >= 0, 1, -1)
+
+    def score(self, X, y, sample_weight=None, **metadata):
+        """ROC AUC of :meth:`anomaly_score` against ``y`` (1 = anomaly).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, ...) or list
+        y : array-like of shape (n_clips,)
+        sample_weight : array-like of shape (n_clips,), default=None
+        **metadata : dict of array-like of shape (n_clips,)
+
+        Returns
+        -------
+        auc : float
+        """
+        scores = self._combine(self._member_scores(X, metadata, caller="score"))
+        return float(roc_auc_score(y, scores, sample_weight=sample_weight))
+
+    @property
+    def n_features_in_(self):
+        """Features seen by the first member at fit."""
+        return self.estimators_[0].n_features_in_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        members = [est.__sklearn_tags__() for _, est in self.estimators]
+        tags.input_tags.allow_nan = all(t.input_tags.allow_nan for t in members)
+        tags.input_tags.three_d_array = all(t.input_tags.three_d_array for t in members)
+        tags.non_deterministic = any(t.non_deterministic for t in members)
+        return tags
+
+
+def _subset(X, indices):
+    """``X[indices]``, or ``X`` itself where that is all of it (in order)."""
+    if len(indices) == _num_samples(X) and np.array_equal(indices, np.arange(len(indices))):
+        return X
+    return _safe_indexing(X, indices)
+
+
+def _standardization(scores):
+    """Column means and standard deviations (0 replaced by 1) of member scores."""
+    mean, std = scores.mean(axis=0), scores.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
