@@ -19,6 +19,7 @@ _LAZY = {
     "WaveNetPredictor": "sklasd.detectors",
     "WeightedEnsembleDetector": "sklasd.detectors",
     "SpectrogramScaler": "sklasd.features",
+    "PrunedCNNClassifier": "sklasd.classifiers",
     "Pipeline": "sklasd.pipeline",
     "make_pipeline": "sklasd.pipeline",
 }

@@ -1,0 +1,10 @@
+"""Neural classifiers of spectrograms (DESIGN.md section 4).
+
+Importing this subpackage imports torch; ``import sklasd`` alone does not.
+"""
+from ._base import MelFrontend
+from .pruned_cnn import OOI2020_FEATURES, PrunedCNNClassifier
+from .pruning import PolynomialDecayPruning, model_size, sparsity_schedule
+
+__all__ = ["MelFrontend", "OOI2020_FEATURES", "PolynomialDecayPruning",
+           "PrunedCNNClassifier", "model_size", "sparsity_schedule"]
