@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 from skorch import NeuralNet
-from skorch.callbacks import ProgressBar
 from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
@@ -33,7 +32,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from sklasd.detectors._base import _batch_bounds, _net_to_cpu
+from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 from sklasd.features import LogMelTransformer, _check_spectrograms
 
 from .pruning import count_nonzero_params
@@ -153,7 +152,7 @@ class _ExcerptBatches(torch.utils.data.IterableDataset):
     def __iter__(self):
         clf, n = self.clf, len(self.clips)
         order = self.rng.permutation(n) if self.training else np.arange(n)
-        for start, stop in _batch_bounds(n, clf.batch_size):
+        for start, stop in batch_bounds(n, clf.batch_size):
             idx = order[start:stop]
             starts = [_excerpt_start(self.clips[i].shape[1], clf.excerpt_frames_,
                                      self.rng if self.training else None)
@@ -465,27 +464,8 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(train), np.sort(valid)
 
     def _build_net(self, network, train_split):
-        callbacks = copy.deepcopy(list(self.callbacks or []))
-        callbacks += self._default_callbacks()
-        if self.verbose:
-            callbacks.append(ProgressBar(batches_per_epoch="count"))
-        return _ClassifierNet(
-            module=network,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=torch.utils.data.DataLoader,
-            iterator_train__batch_size=None,
-            iterator_valid=torch.utils.data.DataLoader,
-            iterator_valid__batch_size=None,
-            train_split=train_split,
-            callbacks=callbacks,
-            device=self.device,
-            verbose=self.verbose,
-            **self._net_params(),
-        )
+        return make_batch_net(_ClassifierNet, self, module=network,
+                              criterion=torch.nn.CrossEntropyLoss, train_split=train_split)
 
     def _gather(self, clips, idx, starts):
         """Stack the excerpts ``clips[i][:, s:s + L]`` into a tensor on the device."""
@@ -586,7 +566,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         factors = [1.0] if self.tta is None else list(self.tta)
         out = np.zeros((len(starts), self.n_classes_))
         with torch.inference_mode():
-            for a, b in _batch_bounds(len(starts), _PREDICT_EXCERPTS):
+            for a, b in batch_bounds(len(starts), _PREDICT_EXCERPTS):
                 X = self._gather(clips, owner[a:b], starts[a:b])
                 for f in factors:
                     Xf = X if f == 1.0 else pitch_shift(X, f)
@@ -599,7 +579,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())
         net = state.get("net_")
         if net is not None and str(net.device) != "cpu":
-            state["net_"] = _net_to_cpu(net)
+            state["net_"] = net_to_cpu(net)
         return state
 
     def __sklearn_tags__(self):

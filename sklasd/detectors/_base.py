@@ -6,7 +6,6 @@ Every unsupervised neural detector of sklasd derives from :class:`BaseNeuralDete
 aggregates unit scores per clip and fits the decision threshold. A subclass supplies
 the network and, where it differs from the window MSE, the per-unit loss.
 """
-import copy
 import numbers
 import warnings
 
@@ -14,7 +13,6 @@ import numpy as np
 import scipy.stats
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import ProgressBar
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator, OutlierMixin
@@ -22,6 +20,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
+
+_batch_bounds = batch_bounds  # TEMPORARY alias: mask.py still imports it from here
 
 AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
 
@@ -79,20 +81,9 @@ class _UnitBatches(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         clips, units = self._epoch_index()
-        for start, stop in _batch_bounds(len(clips), self.batch_size):
+        for start, stop in batch_bounds(len(clips), self.batch_size):
             c, u = clips[start:stop], units[start:stop]
             yield self.detector._batch_for(self.X, c, u, self.metadata, self.training)
-
-
-def _batch_bounds(n, batch_size):
-    """``(start, stop)`` of consecutive batches; a last batch of one joins the previous.
-
-    Batch normalization cannot train on a batch of one unit.
-    """
-    stops = list(range(batch_size, n, batch_size)) + [n]
-    if len(stops) > 1 and stops[-1] - stops[-2] == 1:
-        del stops[-2]
-    return list(zip([0] + stops[:-1], stops))
 
 
 def _gamma_threshold(scores, quantile, *, any_sign=False):
@@ -408,27 +399,8 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
         return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
     def _build_net(self, train_split):
-        callbacks = copy.deepcopy(list(self.callbacks or []))
-        callbacks += self._default_callbacks()
-        if self.verbose:
-            callbacks.append(ProgressBar(batches_per_epoch="count"))
-        return _DetectorNet(
-            module=self._build_module(),
-            criterion=self._build_criterion(),
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=torch.utils.data.DataLoader,
-            iterator_train__batch_size=None,
-            iterator_valid=torch.utils.data.DataLoader,
-            iterator_valid__batch_size=None,
-            train_split=train_split,
-            callbacks=callbacks,
-            device=self.device,
-            verbose=self.verbose,
-            **self._net_params(),
-        )
+        return make_batch_net(_DetectorNet, self, module=self._build_module(),
+                              criterion=self._build_criterion(), train_split=train_split)
 
     # Clip scores may be negative (log-likelihoods): fit the gamma's location too.
     _scores_any_sign = False
@@ -611,7 +583,7 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
         state = dict(super().__getstate__())  # may be self.__dict__ itself
         net = state.get("net_")
         if net is not None and str(net.device) != "cpu":
-            state["net_"] = _net_to_cpu(net)
+            state["net_"] = net_to_cpu(net)
         return state
 
     def __sklearn_tags__(self):
@@ -633,23 +605,3 @@ def _check_finite(X):
                 f"Input X contains NaN or infinity in sample (clip) {i}; expected finite "
                 "log-mel values."
             )
-
-
-def _net_to_cpu(net):
-    """A copy of a fitted skorch net with its modules and optimizer state on the CPU.
-
-    The net itself is copied shallowly (skorch's own pickling would map to the GPU);
-    its torch modules, criteria and optimizers are deep-copied with one memo, so the
-    copied optimizers keep pointing at the copied parameters.
-    """
-    cpu = object.__new__(type(net))
-    cpu.__dict__.update(net.__dict__, device="cpu")
-    memo = {}
-    for name in net._modules + net._criteria + net._optimizers:
-        copied = copy.deepcopy(getattr(net, name + "_"), memo)
-        if isinstance(copied, torch.nn.Module):
-            copied.to("cpu")  # in place: the optimizers' parameters move too
-        else:  # an optimizer: loading its state casts it to its parameters' device
-            copied.load_state_dict(copied.state_dict())
-        setattr(cpu, name + "_", copied)
-    return cpu

@@ -1,0 +1,71 @@
+"""torch / skorch helpers shared by the detector and classifier bases (private).
+
+Both bases hand skorch whole batches (an ``IterableDataset`` read through a
+``DataLoader(batch_size=None)``, DESIGN.md section 10) and pickle fitted nets to the
+CPU (section 6); the code for that lives here once.
+"""
+import copy
+
+import torch
+from skorch.callbacks import ProgressBar
+
+
+def batch_bounds(n, batch_size):
+    """``(start, stop)`` of consecutive batches; a last batch of one joins the previous.
+
+    Batch normalization cannot train on a batch of one unit.
+    """
+    stops = list(range(batch_size, n, batch_size)) + [n]
+    if len(stops) > 1 and stops[-1] - stops[-2] == 1:
+        del stops[-2]
+    return list(zip([0] + stops[:-1], stops))
+
+
+def make_batch_net(net_class, estimator, *, module, criterion, train_split):
+    """A skorch net of ``net_class`` for ``estimator``'s skorch parameters, fed whole batches.
+
+    The estimator's ``callbacks`` are deep-copied (the given objects stay unchanged),
+    its ``_default_callbacks()`` added, and a progress bar when ``verbose``; its
+    ``_net_params()`` are extra ``NeuralNet`` arguments.
+    """
+    callbacks = copy.deepcopy(list(estimator.callbacks or []))
+    callbacks += estimator._default_callbacks()
+    if estimator.verbose:
+        callbacks.append(ProgressBar(batches_per_epoch="count"))
+    return net_class(
+        module=module,
+        criterion=criterion,
+        optimizer=estimator.optimizer,
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        iterator_train=torch.utils.data.DataLoader,
+        iterator_train__batch_size=None,
+        iterator_valid=torch.utils.data.DataLoader,
+        iterator_valid__batch_size=None,
+        train_split=train_split,
+        callbacks=callbacks,
+        device=estimator.device,
+        verbose=estimator.verbose,
+        **estimator._net_params(),
+    )
+
+
+def net_to_cpu(net):
+    """A copy of a fitted skorch net with its modules and optimizer state on the CPU.
+
+    The net itself is copied shallowly (skorch's own pickling would map to the GPU);
+    its torch modules, criteria and optimizers are deep-copied with one memo, so the
+    copied optimizers keep pointing at the copied parameters.
+    """
+    cpu = object.__new__(type(net))
+    cpu.__dict__.update(net.__dict__, device="cpu")
+    memo = {}
+    for name in net._modules + net._criteria + net._optimizers:
+        copied = copy.deepcopy(getattr(net, name + "_"), memo)
+        if isinstance(copied, torch.nn.Module):
+            copied.to("cpu")  # in place: the optimizers' parameters move too
+        else:  # an optimizer: loading its state casts it to its parameters' device
+            copied.load_state_dict(copied.state_dict())
+        setattr(cpu, name + "_", copied)
+    return cpu
