@@ -30,7 +30,14 @@ from sklasd.audio import AudioError, load_audio
 __all__ = ["main", "make_model", "MODELS"]
 
 #: ``--model`` names and what they build (see :func:`make_model`).
-MODELS = {"ae": "DCASE 2020 Task 2 baseline: log-mel (64 mels) x 5 frames, dense autoencoder"}
+MODELS = {
+    "ae": "DCASE 2020 Task 2 baseline: log-mel (64 mels) x 5 frames, dense autoencoder",
+    "hvae": "heteroskedastic VAE on log-mel (128 mels) x 5 frames (papers/003 section 2)",
+    "idcae": "ID-conditioned AE on standardized log-mel (128 mels) x 10 frames, trained "
+             "with the machine IDs (papers/003 section 3)",
+    "wavenet": "WaveNet next-frame predictor on log-mel (2048 / 512, 128 mels) "
+               "(papers/003 section 4)",
+}
 
 
 def make_model(name="ae", *, max_epochs=100, random_state=0, device="cpu", verbose=0,
@@ -39,9 +46,11 @@ def make_model(name="ae", *, max_epochs=100, random_state=0, device="cpu", verbo
 
     Parameters
     ----------
-    name : {"ae"}, default="ae"
+    name : {"ae", "hvae", "idcae", "wavenet"}, default="ae"
         ``"ae"``: the DCASE 2020 Task 2 baseline, ``LogMelTransformer(n_mels=64)``,
-        ``FrameStacker(n_frames=5)``, ``AutoencoderDetector()``.
+        ``FrameStacker(n_frames=5)``, ``AutoencoderDetector()``; the others are the
+        detectors of papers/003 with their paper settings (:data:`MODELS`).
+        ``"idcae"`` needs ``machine_id`` metadata (routed by :func:`_routed`).
     max_epochs : int, default=100
         Training epochs (the baseline's 100).
     random_state : int, default=0
@@ -60,18 +69,48 @@ def make_model(name="ae", *, max_epochs=100, random_state=0, device="cpu", verbo
     ValueError
         If ``name`` is not one of :data:`MODELS`.
     """
-    from sklasd.detectors import AutoencoderDetector
-    from sklasd.features import FrameStacker, LogMelTransformer
+    from sklasd import detectors
+    from sklasd.features import FrameStacker, LogMelTransformer, SpectrogramScaler
     from sklasd.pipeline import make_pipeline
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return make_pipeline(
-        LogMelTransformer(n_mels=64, n_jobs=n_jobs, verbose=verbose),
-        FrameStacker(n_frames=5),
-        AutoencoderDetector(max_epochs=max_epochs, random_state=random_state,
-                            device=device, verbose=verbose),
-    )
+    common = dict(max_epochs=max_epochs, random_state=random_state, device=device,
+                  verbose=verbose)
+    logmel = dict(n_jobs=n_jobs, verbose=verbose)
+    if name == "ae":
+        steps = [LogMelTransformer(n_mels=64, **logmel), FrameStacker(n_frames=5),
+                 detectors.AutoencoderDetector(**common)]
+    elif name == "hvae":
+        steps = [LogMelTransformer(n_mels=128, **logmel), FrameStacker(n_frames=5),
+                 detectors.HVAEDetector(**common)]
+    elif name == "idcae":
+        steps = [LogMelTransformer(n_mels=128, **logmel), SpectrogramScaler(),
+                 FrameStacker(n_frames=10), detectors.IDConditionedAE(**common)]
+    else:
+        steps = [LogMelTransformer(n_fft=2048, hop_length=512, n_mels=128, **logmel),
+                 detectors.WaveNetPredictor(**common)]
+    return make_pipeline(*steps)
+
+
+def _routed(model, method, X, machine_id):
+    """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
+
+    The machine IDs travel as metadata (DESIGN.md section 5) to a detector that
+    requests them (IDConditionedAE); the other models get none.
+    """
+    import sklearn
+    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        routing = get_routing_for_object(model)
+        request = "fit" if method == "fit" else "decision_function"
+        if not routing.consumes(request, ["machine_id"]):
+            return getattr(model, method)(X)
+        if machine_id is None:
+            raise ValueError("this model needs the machine ID of the clips: "
+                             "give --machine-id")
+        return getattr(model, method)(X, machine_id=np.asarray(machine_id))
 
 
 # --- data ---------------------------------------------------------------------
@@ -196,9 +235,10 @@ def _run_type(args, machine_type, frame, data, log):
     log(f"[{machine_type}] fitting on {len(train)} normal clips, scoring {len(test)}")
     model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
                        device=args.device, verbose=int(not args.quiet), n_jobs=args.n_jobs)
-    model.fit(data[train])
     test_frame = frame.loc[test].reset_index(drop=True)
-    scores = model.anomaly_score(data[test])
+    ids = frame["machine_id"]
+    _routed(model, "fit", data[train], ids.loc[train].to_numpy())
+    scores = _routed(model, "anomaly_score", data[test], ids.loc[test].to_numpy())
     # predict() would extract the features again: apply its rule to the scores
     decisions = (scores > model[-1].threshold_).astype(int)
     return model, test_frame, scores, decisions, how
@@ -266,7 +306,8 @@ def cmd_fit(args, log):
         model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
                            device=args.device, verbose=int(not args.quiet),
                            n_jobs=args.n_jobs)
-        models[machine_type] = model.fit(bunch.data[rows])
+        models[machine_type] = _routed(model, "fit", bunch.data[rows],
+                                       bunch.machine_id[rows])
     with _staging(Path(args.output).resolve().parent) as stage:
         joblib.dump(models, stage / Path(args.output).name)
     log(f"model for {', '.join(types)} written to {args.output}")
@@ -300,7 +341,9 @@ def cmd_score(args, log):
     model = models[machine_type]
     table = pd.DataFrame({
         "file": kept,
-        "anomaly_score": model.anomaly_score(kept),
+        "anomaly_score": _routed(model, "anomaly_score", kept,
+                                 None if args.machine_id is None
+                                 else [args.machine_id] * len(kept)),
     })
     table["is_anomaly"] = (table["anomaly_score"] > model[-1].threshold_).astype(int)
     with _staging(Path(args.output).resolve().parent) as stage:
@@ -357,6 +400,9 @@ def build_parser():
     score.add_argument("-o", "--output", required=True, help="scores file (.csv)")
     score.add_argument("--machine-type", default=None,
                        help="which machine type's model to use, if it holds several")
+    score.add_argument("--machine-id", default=None,
+                       help="machine ID of the recordings, for models trained with IDs "
+                            "(idcae)")
     score.add_argument("--skip-bad", action="store_true",
                        help="skip unreadable files with a warning instead of failing")
     score.add_argument("--quiet", action="store_true", help="no progress output")

@@ -118,3 +118,29 @@ def test_python_m_sklasd_help():
     done = subprocess.run([sys.executable, "-m", "sklasd", "--help"],
                           capture_output=True, text=True, check=True)
     assert "run" in done.stdout and "score" in done.stdout
+
+
+@pytest.mark.parametrize("model", ["hvae", "idcae", "wavenet"])
+def test_run_with_papers_003_detectors(model, tmp_path):
+    assert main(["run", "--model", model, "--out", str(tmp_path), "--epochs", "1",
+                 "--quiet"]) == 0
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics.AUC.between(0, 1).all()
+    assert (tmp_path / "anomaly_score_motor_id_01.csv").exists()
+
+
+def test_idcae_scores_new_files_with_machine_id(machine_folder, tmp_path, capsys):
+    model = tmp_path / "idcae.joblib"
+    assert main(["fit", str(machine_folder), "-o", str(model), "--model", "idcae",
+                 *FAST]) == 0
+    out = tmp_path / "scores.csv"
+    test_dir = str(machine_folder / "test")
+    assert main(["score", str(model), test_dir, "-o", str(out), "--quiet"]) == 2
+    assert "--machine-id" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["score", str(model), test_dir, "-o", str(out), "--quiet",
+                 "--machine-id", "id_00"]) == 0
+    assert len(pd.read_csv(out)) == 10
+    assert main(["score", str(model), test_dir, "-o", str(out), "--quiet",
+                 "--machine-id", "id_09"]) == 2
+    assert "id_09" in capsys.readouterr().err
