@@ -20,6 +20,7 @@ _LAZY = {
     "WeightedEnsembleDetector": "sklasd.detectors",
     "SpectrogramScaler": "sklasd.features",
     "PrunedCNNClassifier": "sklasd.classifiers",
+    "MaskEnhancer": "sklasd.classifiers",
     "Pipeline": "sklasd.pipeline",
     "make_pipeline": "sklasd.pipeline",
 }

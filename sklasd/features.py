@@ -584,17 +584,21 @@ class FrameStacker(TransformerMixin, BaseEstimator):
 
 
 class SpectrogramScaler(TransformerMixin, BaseEstimator):
-    """Standardize spectrograms per mel bin, or normalize their loudness per clip.
+    """Standardize spectrograms per mel bin, or normalize their level or range per clip.
 
     Parameters
     ----------
-    per : {"bin", "clip"}, default="bin"
+    per : {"bin", "clip", "minmax"}, default="bin"
         ``"bin"``: subtract each mel bin's mean and divide by its standard
         deviation, both over all frames of all training clips (the per-bin
         standardization of ``shared/papers/003_0eeeefe6b0992b64.txt`` sections 3
         and 4). ``"clip"``: per-clip loudness normalization: subtract each clip's
         own mean over all bins and frames, so that a gain change of the recording
         (an offset in dB) leaves the features unchanged; nothing is learnt.
+        ``"minmax"``: per-clip min-max normalization to [0, 1],
+        ``(X - min) / (max - min)`` over each clip's bins and frames (0 for a
+        constant clip), the input features of
+        ``shared/papers/004_56388f0c37595568.txt`` section 4; nothing is learnt.
 
     Attributes
     ----------
@@ -615,9 +619,12 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
     >>> louder = SpectrogramScaler(per="clip").fit_transform(S + 6.0)
     >>> bool(np.allclose(louder, SpectrogramScaler(per="clip").fit_transform(S), atol=1e-4))
     True
+    >>> M = SpectrogramScaler(per="minmax").fit_transform(S)
+    >>> float(M.min()), float(M.max())
+    (0.0, 1.0)
     """
 
-    _parameter_constraints = {"per": [StrOptions({"bin", "clip"})]}
+    _parameter_constraints = {"per": [StrOptions({"bin", "clip", "minmax"})]}
 
     def __init__(self, per="bin"):
         self.per = per
@@ -657,6 +664,10 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
             return X - X.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(
                 np.float32
             )
+        if self.per == "minmax":
+            low = X.min(axis=(1, 2), keepdims=True)
+            span = X.max(axis=(1, 2), keepdims=True) - low
+            return (X - low) / np.where(span > 0, span, np.float32(1))
         return (X - self.mean_[:, None]) / self.scale_[:, None]
 
     def __sklearn_tags__(self):

@@ -3,8 +3,10 @@
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """
 from ._base import MelFrontend
+from .mask import KIM2020_FEATURES, CNNFCClassifier, MaskEnhancer
 from .pruned_cnn import OOI2020_FEATURES, PrunedCNNClassifier
 from .pruning import PolynomialDecayPruning, model_size, sparsity_schedule
 
-__all__ = ["MelFrontend", "OOI2020_FEATURES", "PolynomialDecayPruning",
-           "PrunedCNNClassifier", "model_size", "sparsity_schedule"]
+__all__ = ["CNNFCClassifier", "KIM2020_FEATURES", "MaskEnhancer", "MelFrontend",
+           "OOI2020_FEATURES", "PolynomialDecayPruning", "PrunedCNNClassifier",
+           "model_size", "sparsity_schedule"]

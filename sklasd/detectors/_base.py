@@ -23,8 +23,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 
-_batch_bounds = batch_bounds  # TEMPORARY alias: mask.py still imports it from here
-
 AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
 
 # Units (windows) per forward pass when scoring: whole clips are batched together

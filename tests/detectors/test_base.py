@@ -10,7 +10,6 @@ import torch
 
 from sklasd.detectors import AutoencoderDetector
 from sklasd.detectors._base import (
-    _batch_bounds,
     _gamma_threshold,
     _UnitBatches,
     aggregate,
@@ -118,12 +117,6 @@ def test_gamma_fallback_warns_and_uses_empirical_quantile(scores):
 
 
 # ------------------------------------------------------------ training mechanics
-def test_batch_bounds_never_leave_a_batch_of_one():
-    assert _batch_bounds(5, 2) == [(0, 2), (2, 5)]
-    assert _batch_bounds(6, 2) == [(0, 2), (2, 4), (4, 6)]
-    assert _batch_bounds(1, 4) == [(0, 1)]
-
-
 def test_windows_per_clip_are_drawn_afresh_each_epoch(windows):
     ae = AutoencoderDetector(**TINY)
     ae.n_features_in_ = windows.shape[-1]
