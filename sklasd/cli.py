@@ -256,8 +256,13 @@ def cmd_run(args, log):
     tested, training = [], {}
     with _staging(args.out) as stage:
         for machine_type, rows in frame.groupby("machine_type", sort=True):
-            model, test_frame, scores, decisions, how = _run_type(
-                args, machine_type, rows, data, log)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model, test_frame, scores, decisions, how = _run_type(
+                    args, machine_type, rows, data, log)
+            # one line per distinct warning (e.g. too few clips for a gamma fit)
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                log(f"[{machine_type}] note: {message}")
             _write_type_results(stage, machine_type, test_frame, scores, decisions)
             _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
             joblib.dump(model, stage / f"model_{machine_type}.joblib")
