@@ -47,6 +47,7 @@ EXPECTED_LOGMEL = {
     expected_failed_checks=lambda est: EXPECTED_LOGMEL,
 )
 def test_sklearn_compatible_logmel(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     check(estimator)
 
 
@@ -54,6 +55,7 @@ def test_sklearn_compatible_logmel(estimator, check):
     [FrameStacker(n_frames=1), SpectrogramScaler(), SpectrogramScaler(per="clip")]
 )
 def test_sklearn_compatible_3d(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     check(estimator)
 
 

@@ -32,6 +32,7 @@ EXPECTED_FAILED = {"check_methods_sample_order_invariance": _ROUNDING,
         EXPECTED_FAILED if isinstance(est, MaskEnhancer) else {}),
 )
 def test_sklearn_compatible(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     check(estimator)
 
 

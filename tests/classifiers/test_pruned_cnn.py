@@ -22,4 +22,5 @@ EXPECTED_FAILED = {}  # every check passes
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     check(estimator)

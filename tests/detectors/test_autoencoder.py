@@ -21,6 +21,7 @@ EXPECTED_FAILED = {
     [AutoencoderDetector(**SMALL)], expected_failed_checks=lambda est: EXPECTED_FAILED
 )
 def test_sklearn_compatible(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     check(estimator)
 
 

@@ -30,6 +30,7 @@ EXPECTED_FAILED = {
 )
 @pytest.mark.filterwarnings("ignore:IDConditionedAE fitted without machine_id")
 def test_sklearn_compatible(estimator, check):
+    """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
     # the checks cannot pass machine_id: they exercise the documented one-ID fallback
     # (which warns; the checks pass with or without the warning filtered)
     check(estimator)
