@@ -122,21 +122,20 @@ def _load(data_dir, seed):
     return load_folder(data_dir)
 
 
-def _screen(bunch, skip_bad, log):
-    """Decode every file once; drop bad ones with ``--skip-bad``, else raise.
+def _screen(data, skip_bad, log):
+    """Positions of the clips to use and the skipped files with their reasons.
 
-    Returns the kept rows of ``bunch.frame`` (positions in ``kept``) and the skipped
-    files with their reasons.
+    Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
+    and its AudioError names the bad file. With it, every file is decoded once first
+    so that bad ones can be dropped with a warning.
     """
-    if not isinstance(bunch.data[0], str):
-        return np.arange(len(bunch.data)), []
+    if not skip_bad or not isinstance(data[0], str):
+        return np.arange(len(data)), []
     kept, skipped = [], []
-    for i, path in enumerate(bunch.data):
+    for i, path in enumerate(data):
         try:
             load_audio(path)
         except AudioError as exc:
-            if not skip_bad:
-                raise
             warnings.warn(f"skipped: {exc}", stacklevel=2)
             skipped.append((path, str(exc)))
             continue
@@ -250,7 +249,7 @@ def cmd_run(args, log):
     from sklasd.metrics import anomaly_report
 
     bunch = _load(args.data_dir, args.seed)
-    kept, skipped = _screen(bunch, args.skip_bad, log)
+    kept, skipped = _screen(bunch.data, args.skip_bad, log)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     data = bunch.data[kept]
     tested, training = [], {}
@@ -301,7 +300,7 @@ def cmd_fit(args, log):
     from sklasd.datasets import load_folder
 
     bunch = load_folder(args.train_dir)
-    kept, _ = _screen(bunch, args.skip_bad, log)
+    kept, _ = _screen(bunch.data, args.skip_bad, log)
     train = np.intersect1d(_training_clips(bunch), kept)
     types = sorted(set(bunch.machine_type[train]))
     models = {}
@@ -332,17 +331,9 @@ def cmd_score(args, log):
     if machine_type not in models:
         raise ValueError(f"machine type {machine_type!r} is not in the model "
                          f"(it has {sorted(models)})")
-    _, paths = list_audio(args.test_dir)
-    kept, skipped = [], []
-    for path in map(str, paths):
-        try:
-            load_audio(path)
-            kept.append(path)
-        except AudioError as exc:
-            if not args.skip_bad:
-                raise
-            warnings.warn(f"skipped: {exc}", stacklevel=2)
-            skipped.append(path)
+    paths = np.asarray([str(p) for p in list_audio(args.test_dir)[1]])
+    positions, skipped = _screen(paths, args.skip_bad, log)
+    kept = list(paths[positions])
     model = models[machine_type]
     table = pd.DataFrame({
         "file": kept,
