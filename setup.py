@@ -24,7 +24,7 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
-        "scikit-learn>=1.6",
+        "scikit-learn>=1.6,<1.10",
         "threadpoolctl>=3",
         "torch>=2.1,<3",
         "skorch>=1.0",

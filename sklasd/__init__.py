@@ -27,7 +27,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
-    "detectors", "classifiers", "plotting", "cli",
+    "detectors", "classifiers", "plotting", "cli", "base", "models",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -27,70 +27,9 @@ import pandas as pd
 
 from sklasd.audio import AudioError, load_audio
 
+from sklasd.models import DEFAULT_MODEL, MODELS, make_model
+
 __all__ = ["main", "make_model", "MODELS"]
-
-#: ``--model`` names and what they build (see :func:`make_model`).
-MODELS = {
-    "ae": "DCASE 2020 Task 2 baseline: log-mel (64 mels) x 5 frames, dense autoencoder",
-    "hvae": "heteroskedastic VAE on log-mel (128 mels) x 5 frames (papers/003 section 2)",
-    "idcae": "ID-conditioned AE on standardized log-mel (128 mels) x 10 frames, trained "
-             "with the machine IDs (papers/003 section 3)",
-    "wavenet": "WaveNet next-frame predictor on log-mel (2048 / 512, 128 mels) "
-               "(papers/003 section 4)",
-}
-
-
-def make_model(name="ae", *, max_epochs=100, random_state=0, device="cpu", verbose=0,
-               n_jobs=None):
-    """The pipeline behind ``sklasd run --model NAME``.
-
-    Parameters
-    ----------
-    name : {"ae", "hvae", "idcae", "wavenet"}, default="ae"
-        ``"ae"``: the DCASE 2020 Task 2 baseline, ``LogMelTransformer(n_mels=64)``,
-        ``FrameStacker(n_frames=5)``, ``AutoencoderDetector()``; the others are the
-        detectors of papers/003 with their paper settings (:data:`MODELS`).
-        ``"idcae"`` needs ``machine_id`` metadata (routed by :func:`_routed`).
-    max_epochs : int, default=100
-        Training epochs (the baseline's 100).
-    random_state : int, default=0
-    device : str, default="cpu"
-    verbose : int, default=0
-        1 shows progress bars for feature extraction and training.
-    n_jobs : int or None, default=None
-        Threads for decoding and feature extraction.
-
-    Returns
-    -------
-    pipeline : sklasd.pipeline.Pipeline
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not one of :data:`MODELS`.
-    """
-    from sklasd import detectors
-    from sklasd.features import FrameStacker, LogMelTransformer, SpectrogramScaler
-    from sklasd.pipeline import make_pipeline
-
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    common = dict(max_epochs=max_epochs, random_state=random_state, device=device,
-                  verbose=verbose)
-    logmel = dict(n_jobs=n_jobs, verbose=verbose)
-    if name == "ae":
-        steps = [LogMelTransformer(n_mels=64, **logmel), FrameStacker(n_frames=5),
-                 detectors.AutoencoderDetector(**common)]
-    elif name == "hvae":
-        steps = [LogMelTransformer(n_mels=128, **logmel), FrameStacker(n_frames=5),
-                 detectors.HVAEDetector(**common)]
-    elif name == "idcae":
-        steps = [LogMelTransformer(n_mels=128, **logmel), SpectrogramScaler(),
-                 FrameStacker(n_frames=10), detectors.IDConditionedAE(**common)]
-    else:
-        steps = [LogMelTransformer(n_fft=2048, hop_length=512, n_mels=128, **logmel),
-                 detectors.WaveNetPredictor(**common)]
-    return make_pipeline(*steps)
 
 
 def _routed(model, method, X, machine_id):
@@ -111,6 +50,16 @@ def _routed(model, method, X, machine_id):
             raise ValueError("this model needs the machine ID of the clips: "
                              "give --machine-id")
         return getattr(model, method)(X, machine_id=np.asarray(machine_id))
+
+
+def _score_and_label(model, X, machine_id):
+    """Anomaly scores and decisions (1 = anomaly, from the detector's ``predict``).
+
+    The features are computed once and given to both methods of the final step.
+    """
+    Xt = model[:-1].transform(X)
+    labels = _routed(model[-1], "predict", Xt, machine_id)
+    return _routed(model[-1], "anomaly_score", Xt, machine_id), (labels == -1).astype(int)
 
 
 # --- data ---------------------------------------------------------------------
@@ -237,9 +186,7 @@ def _run_type(args, machine_type, frame, data, log):
     test_frame = frame.loc[test].reset_index(drop=True)
     ids = frame["machine_id"]
     _routed(model, "fit", data[train], ids.loc[train].to_numpy())
-    scores = _routed(model, "anomaly_score", data[test], ids.loc[test].to_numpy())
-    # predict() would extract the features again: apply its rule to the scores
-    decisions = (scores > model[-1].threshold_).astype(int)
+    scores, decisions = _score_and_label(model, data[test], ids.loc[test].to_numpy())
     return model, test_frame, scores, decisions, how
 
 
@@ -335,13 +282,9 @@ def cmd_score(args, log):
     positions, skipped = _screen(paths, args.skip_bad, log)
     kept = list(paths[positions])
     model = models[machine_type]
-    table = pd.DataFrame({
-        "file": kept,
-        "anomaly_score": _routed(model, "anomaly_score", kept,
-                                 None if args.machine_id is None
-                                 else [args.machine_id] * len(kept)),
-    })
-    table["is_anomaly"] = (table["anomaly_score"] > model[-1].threshold_).astype(int)
+    scores, decisions = _score_and_label(
+        model, kept, None if args.machine_id is None else [args.machine_id] * len(kept))
+    table = pd.DataFrame({"file": kept, "anomaly_score": scores, "is_anomaly": decisions})
     with _staging(Path(args.output).resolve().parent) as stage:
         table.to_csv(stage / Path(args.output).name, index=False)
     log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}")
@@ -350,8 +293,9 @@ def cmd_score(args, log):
 
 # --- argument parsing -----------------------------------------------------------------
 def _common(parser):
-    parser.add_argument("--model", default="ae", choices=sorted(MODELS),
-                        help="pipeline to fit (default: ae, the DCASE 2020 baseline)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS),
+                        help=f"pipeline to fit (default: {DEFAULT_MODEL}): " + "; ".join(
+                            f"{name}: {desc}" for name, (desc, _) in MODELS.items()))
     parser.add_argument("--epochs", type=int, default=100,
                         help="training epochs (default: 100, as the baseline)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -7,20 +7,18 @@ aggregates unit scores per clip and fits the decision threshold. A subclass supp
 the network and, where it differs from the window MSE, the per-unit loss.
 """
 import numbers
-import warnings
 
 import numpy as np
-import scipy.stats
 import torch
 from skorch import NeuralNet
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.metrics import roc_auc_score
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklasd.base import AnomalyDetectorMixin
 from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 
 AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
@@ -84,36 +82,6 @@ class _UnitBatches(torch.utils.data.IterableDataset):
             yield self.detector._batch_for(self.X, c, u, self.metadata, self.training)
 
 
-def _gamma_threshold(scores, quantile, *, any_sign=False):
-    """``quantile`` of a gamma distribution fitted to ``scores`` (DCASE 2021+ baselines).
-
-    Falls back to the empirical quantile, with a warning, where no gamma fits.
-    ``any_sign=True`` is for scores that may be negative (standardized scores,
-    log-likelihoods): the fitted gamma has a free location, so it is fitted to the
-    scores shifted to start at 1 and the threshold is shifted back.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if any_sign and len(scores):
-        shift = scores.min() - 1.0
-        return _gamma_threshold(scores - shift, quantile) + shift
-    if len(scores) > 2 and np.ptp(scores) > 0 and np.all(scores > 0):
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                threshold = scipy.stats.gamma.ppf(quantile, *scipy.stats.gamma.fit(scores))
-            except (ValueError, RuntimeError, FloatingPointError):
-                threshold = np.nan
-        if np.isfinite(threshold):
-            return float(threshold)
-    warnings.warn(
-        f"A gamma distribution cannot be fitted to the {len(scores)} training clip "
-        "scores (constant, non-positive or too few); threshold_ is their empirical "
-        f"{quantile} quantile instead.",
-        UserWarning,
-    )
-    return float(np.quantile(scores, quantile))
-
-
 def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
     """Aggregate per-unit scores into one score per clip.
 
@@ -161,7 +129,7 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
     return np.array([reduce(s) for s in frame_scores], dtype=np.float64)
 
 
-class BaseNeuralDetector(OutlierMixin, BaseEstimator):
+class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
     """Base of the skorch-trained detectors that score windows of clips.
 
     Not used directly: subclasses supply the network (``_build_module``) and, where
@@ -244,8 +212,6 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
     - ``_default_callbacks()``, ``_net_params()``: extra skorch callbacks and
       ``NeuralNet`` arguments (``optimizer__betas``, ...).
     """
-
-    _estimator_type = "outlier_detector"
 
     _parameter_constraints = {
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -370,7 +336,7 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[] if str(self.device) == "cpu" else None):
             torch.manual_seed(seed)
             self.net_ = self._train(X, meta, rng)
-        self._fit_threshold(X, meta)
+        self._fit_threshold(self._fit_clip_scores(X, meta))
         return self
 
     def _train(self, X, meta, rng):
@@ -399,15 +365,6 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
     def _build_net(self, train_split):
         return make_batch_net(_DetectorNet, self, module=self._build_module(),
                               criterion=self._build_criterion(), train_split=train_split)
-
-    # Clip scores may be negative (log-likelihoods): fit the gamma's location too.
-    _scores_any_sign = False
-
-    def _fit_threshold(self, X, meta):
-        self.threshold_ = _gamma_threshold(self._fit_clip_scores(X, meta),
-                                           self.threshold_quantile,
-                                           any_sign=self._scores_any_sign)
-        self.offset_ = -self.threshold_
 
     def _fit_clip_scores(self, X, meta):
         """Scores of the training clips, storing the statistics scoring needs."""
@@ -485,96 +442,6 @@ class BaseNeuralDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._clip_scores(X, self._check_metadata(metadata, X.shape[0], False))
-
-    def score_samples(self, X, **metadata):
-        """Opposite of :meth:`anomaly_score`: lower = more abnormal.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_windows, n_features) or (n_samples, n_features)
-            Windows of the clips to score.
-        **metadata : dict of array-like of shape (n_clips,)
-            Per-clip metadata for detectors that use it.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips,), dtype float64
-        """
-        return -self.anomaly_score(X, **metadata)
-
-    def decision_function(self, X, **metadata):
-        """``score_samples(X) - offset_``: negative = anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_windows, n_features) or (n_samples, n_features)
-            Windows of the clips to score.
-        **metadata : dict of array-like of shape (n_clips,)
-            Per-clip metadata for detectors that use it.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_clips,), dtype float64
-            ``threshold_ - anomaly_score(X)``.
-        """
-        return self.score_samples(X, **metadata) - self.offset_
-
-    def predict(self, X, **metadata):
-        """+1 for normal clips, -1 for anomalous ones (``decision_function < 0``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_windows, n_features) or (n_samples, n_features)
-            Windows of the clips to score.
-        **metadata : dict of array-like of shape (n_clips,)
-            Per-clip metadata for detectors that use it.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_clips,), dtype int
-        """
-        return np.where(self.decision_function(X, **metadata) >= 0, 1, -1)
-
-    def fit_predict(self, X, y=None, **metadata):
-        """Fit on ``X`` and predict its labels (+1 normal, -1 anomalous).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_windows, n_features) or (n_samples, n_features)
-            Windows of normal clips.
-        y : None
-            Ignored.
-        **metadata : dict of array-like of shape (n_clips,)
-            Per-clip metadata, passed to both ``fit`` and ``predict``.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_clips,), dtype int
-        """
-        return self.fit(X, **metadata).predict(X, **metadata)
-
-    def score(self, X, y, sample_weight=None, **metadata):
-        """ROC AUC of :meth:`anomaly_score` against ``y`` (1 = anomaly).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_windows, n_features) or (n_samples, n_features)
-            Windows of normal and anomalous clips.
-        y : array-like of shape (n_clips,)
-            1 for anomalous clips, 0 for normal ones.
-        sample_weight : array-like of shape (n_clips,), default=None
-            Clip weights of the ROC curve (``sklearn.pipeline.Pipeline.score`` and
-            ``GridSearchCV`` pass it through).
-        **metadata : dict of array-like of shape (n_clips,)
-            Per-clip metadata for detectors that use it.
-
-        Returns
-        -------
-        auc : float
-            ``sklearn.metrics.roc_auc_score(y, anomaly_score(X))``.
-        """
-        scores = self.anomaly_score(X, **metadata)
-        return float(roc_auc_score(y, scores, sample_weight=sample_weight))
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self):

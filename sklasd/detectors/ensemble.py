@@ -5,8 +5,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.metrics import roc_auc_score
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metadata_routing import (
@@ -20,9 +19,9 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted
 
+from ..base import AnomalyDetectorMixin
 from ..metrics import _check_labels
 from ..model_selection import NormalOnlyKFold, normal_train_test_split
-from ._base import _gamma_threshold
 
 # Weight vectors whose objectives tie with the best within this tolerance tie.
 _TIE_TOL = 1e-12
@@ -178,7 +177,7 @@ def _accepted(estimator, method, metadata):
     return {k: v for k, v in metadata.items() if k in consumed or k in named}
 
 
-class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
+class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     """Weighted mean of the standardized anomaly scores of several detectors.
 
     Every member is fitted on the normal clips; its anomaly scores are standardized
@@ -288,7 +287,7 @@ class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
     (np.float64(1.0), (70,))
     """
 
-    _estimator_type = "outlier_detector"
+    _scores_any_sign = True  # standardised scores
     __metadata_request__fit = {"machine_id": True}  # groups of the validation splitter
 
     _parameter_constraints = {
@@ -423,9 +422,7 @@ class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
         self.estimators_ = members
         self.named_estimators_ = Bunch(**dict(zip(names, members)))
         self.score_mean_, self.score_std_ = _standardization(scores)
-        train = self._combine(scores)
-        self.threshold_ = _gamma_threshold(train, self.threshold_quantile, any_sign=True)
-        self.offset_ = -self.threshold_
+        self._fit_threshold(self._combine(scores))
         return self
 
     def _fit_members(self, X, train, routed):
@@ -471,9 +468,9 @@ class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
         self.validation_scores_ = pd.concat(frames)[["fold", "target", *names]]
 
     # ------------------------------------------------------------ scoring
-    def _member_scores(self, X, metadata, caller="decision_function"):
+    def _member_scores(self, X, metadata):
         check_is_fitted(self)
-        routed = self._route(caller, metadata)
+        routed = self._route("decision_function", metadata)
         return np.column_stack([
             _member_anomaly_score(est, X, routed[name]["score"])
             for (name, _), est in zip(self.estimators, self.estimators_)])
@@ -518,65 +515,6 @@ class WeightedEnsembleDetector(OutlierMixin, _BaseComposition):
         scores : ndarray of shape (n_clips,), dtype float64
         """
         return self._combine(self._member_scores(X, metadata))
-
-    def score_samples(self, X, **metadata):
-        """``-anomaly_score(X)``: lower = more abnormal.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, ...) or list
-        **metadata : dict of array-like of shape (n_clips,)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips,), dtype float64
-        """
-        return -self.anomaly_score(X, **metadata)
-
-    def decision_function(self, X, **metadata):
-        """``threshold_ - anomaly_score(X)``: negative = anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, ...) or list
-        **metadata : dict of array-like of shape (n_clips,)
-
-        Returns
-        -------
-        decision : ndarray of shape (n_clips,), dtype float64
-        """
-        return self.score_samples(X, **metadata) - self.offset_
-
-    def predict(self, X, **metadata):
-        """+1 for normal clips, -1 for anomalous ones.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, ...) or list
-        **metadata : dict of array-like of shape (n_clips,)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_clips,), dtype int
-        """
-        return np.where(self.decision_function(X, **metadata) >= 0, 1, -1)
-
-    def score(self, X, y, sample_weight=None, **metadata):
-        """ROC AUC of :meth:`anomaly_score` against ``y`` (1 = anomaly).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, ...) or list
-        y : array-like of shape (n_clips,)
-        sample_weight : array-like of shape (n_clips,), default=None
-        **metadata : dict of array-like of shape (n_clips,)
-
-        Returns
-        -------
-        auc : float
-        """
-        scores = self._combine(self._member_scores(X, metadata, caller="score"))
-        return float(roc_auc_score(y, scores, sample_weight=sample_weight))
 
     @property
     def n_features_in_(self):

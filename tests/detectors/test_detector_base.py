@@ -10,7 +10,6 @@ import torch
 
 from sklasd.detectors import AutoencoderDetector
 from sklasd.detectors._base import (
-    _gamma_threshold,
     _UnitBatches,
     aggregate,
 )
@@ -107,13 +106,6 @@ def test_sign_conventions(fitted, windows):
     assert set(fitted.predict(X[-5:])) == {-1}
     y = np.r_[np.zeros(20), np.ones(5)]
     assert fitted.score(X, y) == 1.0  # y = 1 marks anomalies: higher score, higher AUC
-
-
-@pytest.mark.parametrize("scores", [[2.0, 2.0, 2.0, 2.0], [-1.0, 0.5, 1.0, 2.0]])
-def test_gamma_fallback_warns_and_uses_empirical_quantile(scores):
-    with pytest.warns(UserWarning, match="empirical 0.9 quantile"):
-        threshold = _gamma_threshold(scores, 0.9)
-    assert threshold == pytest.approx(np.quantile(scores, 0.9))
 
 
 # ------------------------------------------------------------ training mechanics

@@ -1,0 +1,202 @@
+"""The anomaly-detector contract, written once.
+
+Every sklasd anomaly detector (the neural detectors, the detectors on pooled
+features and the weighted ensemble) derives from :class:`AnomalyDetectorMixin`. A
+detector implements ``fit`` and ``anomaly_score``; the mixin derives the scikit-learn
+outlier-detector methods from ``anomaly_score`` with scikit-learn's sign conventions
+(as ``sklearn.ensemble.IsolationForest``), and :meth:`_fit_threshold`, called once at
+the end of ``fit``, sets the decision threshold.
+"""
+import warnings
+
+import numpy as np
+import scipy.stats
+from sklearn.base import OutlierMixin
+from sklearn.metrics import roc_auc_score
+
+__all__ = ["AnomalyDetectorMixin", "gamma_threshold"]
+
+
+def gamma_threshold(scores, quantile, *, any_sign=False):
+    """``quantile`` of a gamma distribution fitted to clip ``scores``.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_clips,)
+        Anomaly scores of the normal training clips.
+    quantile : float in (0, 1)
+        Quantile of the fitted distribution to return (0.9 in the DCASE baselines).
+    any_sign : bool, default=False
+        ``True`` for scores that may be negative (standardised scores,
+        log-likelihoods): the gamma is fitted to the scores shifted to start at 1,
+        and the threshold is shifted back.
+
+    Returns
+    -------
+    threshold : float
+
+    Warns
+    -----
+    UserWarning
+        Where no gamma distribution can be fitted (constant, non-positive or fewer
+        than 3 scores): the empirical quantile is returned instead.
+
+    References
+    ----------
+    The DCASE 2021-2024 Task 2 autoencoder baselines (Harada, Noguchi, Kawaguchi,
+    Yasuda et al.) fit ``scipy.stats.gamma`` to the training scores and take its 0.9
+    quantile as the decision threshold.
+
+    Examples
+    --------
+    >>> from sklasd.base import gamma_threshold
+    >>> round(gamma_threshold([1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 1)
+    2.9
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if any_sign and len(scores):
+        shift = scores.min() - 1.0
+        return gamma_threshold(scores - shift, quantile) + shift
+    if len(scores) > 2 and np.ptp(scores) > 0 and np.all(scores > 0):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                threshold = scipy.stats.gamma.ppf(quantile, *scipy.stats.gamma.fit(scores))
+            except (ValueError, RuntimeError, FloatingPointError):
+                threshold = np.nan
+        if np.isfinite(threshold):
+            return float(threshold)
+    warnings.warn(
+        f"A gamma distribution cannot be fitted to the {len(scores)} training clip "
+        "scores (constant, non-positive or too few); threshold_ is their empirical "
+        f"{quantile} quantile instead.",
+        UserWarning,
+    )
+    return float(np.quantile(scores, quantile))
+
+
+class AnomalyDetectorMixin(OutlierMixin):
+    """Mixin of the sklasd anomaly detectors: scikit-learn's outlier API from ``anomaly_score``.
+
+    A subclass implements ``fit(X, y=None, **metadata)``, which ends with
+    ``self._fit_threshold(training_clip_scores)``, and
+    ``anomaly_score(X, **metadata) -> (n_clips,) float64`` (higher = more
+    anomalous, what DCASE result files hold). It needs a ``threshold_quantile``
+    parameter.
+
+    Attributes set by :meth:`_fit_threshold`
+    ----------------------------------------
+    threshold_ : float
+        Clip anomaly score above which a clip is anomalous.
+    offset_ : float
+        ``-threshold_``, so that ``decision_function = score_samples - offset_``.
+
+    Notes
+    -----
+    ``score_samples = -anomaly_score`` (lower = more abnormal, as in
+    ``IsolationForest``), ``decision_function = score_samples - offset_`` (negative =
+    anomalous), ``predict`` is +1 where ``decision_function >= 0`` else -1, and
+    ``score`` is the ROC AUC of ``anomaly_score`` against ``y`` (1 = anomaly), so
+    ``GridSearchCV`` needs no ``scoring`` argument.
+    """
+
+    _estimator_type = "outlier_detector"
+
+    # Clip scores may be negative (log-likelihoods, standardised scores): the gamma
+    # fit of the threshold then gets a free location.
+    _scores_any_sign = False
+
+    def _fit_threshold(self, scores):
+        """Set ``threshold_`` and ``offset_`` from the training clips' scores."""
+        self.threshold_ = gamma_threshold(scores, self.threshold_quantile,
+                                          any_sign=self._scores_any_sign)
+        self.offset_ = -self.threshold_
+
+    def score_samples(self, X, **metadata):
+        """Opposite of ``anomaly_score``: lower = more abnormal.
+
+        Parameters
+        ----------
+        X : array-like or list
+            Clips in the layout the detector takes.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata (``machine_id``, ``domain``) for detectors that use it.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips,), dtype float64
+        """
+        return -self.anomaly_score(X, **metadata)
+
+    def decision_function(self, X, **metadata):
+        """``score_samples(X) - offset_``: negative = anomalous.
+
+        Parameters
+        ----------
+        X : array-like or list
+            Clips in the layout the detector takes.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata for detectors that use it.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_clips,), dtype float64
+            ``threshold_ - anomaly_score(X)``.
+        """
+        return self.score_samples(X, **metadata) - self.offset_
+
+    def predict(self, X, **metadata):
+        """+1 for normal clips, -1 for anomalous ones (``decision_function < 0``).
+
+        Parameters
+        ----------
+        X : array-like or list
+            Clips in the layout the detector takes.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata for detectors that use it.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,), dtype int
+        """
+        return np.where(self.decision_function(X, **metadata) >= 0, 1, -1)
+
+    def fit_predict(self, X, y=None, **metadata):
+        """Fit on ``X`` and predict its labels (+1 normal, -1 anomalous).
+
+        Parameters
+        ----------
+        X : array-like or list
+            Normal clips.
+        y : None
+            Ignored.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata, passed to both ``fit`` and ``predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,), dtype int
+        """
+        return self.fit(X, **metadata).predict(X, **metadata)
+
+    def score(self, X, y, sample_weight=None, **metadata):
+        """ROC AUC of ``anomaly_score`` against ``y`` (1 = anomaly).
+
+        Parameters
+        ----------
+        X : array-like or list
+            Normal and anomalous clips.
+        y : array-like of shape (n_clips,)
+            1 for anomalous clips, 0 for normal ones.
+        sample_weight : array-like of shape (n_clips,), default=None
+            Clip weights of the ROC curve.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata for detectors that use it.
+
+        Returns
+        -------
+        auc : float
+            ``sklearn.metrics.roc_auc_score(y, anomaly_score(X))``.
+        """
+        return float(roc_auc_score(y, self.anomaly_score(X, **metadata),
+                                   sample_weight=sample_weight))

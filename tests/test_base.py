@@ -1,0 +1,55 @@
+"""Tests of the detector contract (sklasd/base.py)."""
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+
+from sklasd.base import AnomalyDetectorMixin, gamma_threshold
+
+
+class _Distance(AnomalyDetectorMixin, BaseEstimator):
+    """Anomaly score = absolute value of the first feature."""
+
+    def __init__(self, threshold_quantile=0.9):
+        self.threshold_quantile = threshold_quantile
+
+    def fit(self, X, y=None):
+        self._fit_threshold(self.anomaly_score(X))
+        return self
+
+    def anomaly_score(self, X):
+        return np.abs(np.asarray(X, dtype=np.float64)[:, 0])
+
+
+def test_mixin_derives_every_method_from_anomaly_score():
+    X = np.arange(1.0, 21.0)[:, None]
+    det = _Distance().fit(X)
+    assert det.offset_ == -det.threshold_
+    assert 1.0 < det.threshold_ < 40.0
+    Z = np.array([[1.0], [100.0]])
+    np.testing.assert_array_equal(det.score_samples(Z), [-1.0, -100.0])
+    np.testing.assert_allclose(det.decision_function(Z), det.threshold_ - np.array([1, 100]))
+    np.testing.assert_array_equal(det.predict(Z), [1, -1])
+    assert det.score(Z, [0, 1]) == 1.0
+    assert det.score(Z, [1, 0]) == 0.0
+    np.testing.assert_array_equal(det.fit_predict(Z), det.predict(Z))
+    assert det._estimator_type == "outlier_detector"
+
+
+def test_gamma_threshold_is_the_fitted_quantile():
+    scores = np.random.default_rng(0).gamma(2.0, 3.0, size=2000)
+    assert gamma_threshold(scores, 0.9) == pytest.approx(np.quantile(scores, 0.9), rel=0.05)
+
+
+def test_gamma_threshold_any_sign_shifts_back():
+    scores = np.random.default_rng(0).gamma(2.0, 3.0, size=500)
+    assert gamma_threshold(scores - 50, 0.9, any_sign=True) == pytest.approx(
+        gamma_threshold(scores - scores.min() + 1, 0.9) + scores.min() - 51)
+
+
+@pytest.mark.parametrize("scores", [[2.0, 2.0, 2.0, 2.0], [-1.0, 0.5, 1.0, 2.0]])
+def test_gamma_fallback_warns_and_uses_empirical_quantile(scores):
+    with pytest.warns(UserWarning, match="empirical 0.9 quantile"):
+        threshold = gamma_threshold(scores, 0.9)
+    assert threshold == pytest.approx(np.quantile(scores, 0.9))
+
+
