@@ -51,7 +51,7 @@ def gamma_threshold(scores, quantile, *, any_sign=False):
     --------
     >>> from sklasd.base import gamma_threshold
     >>> round(gamma_threshold([1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 1)
-    2.9
+    3.0
     """
     scores = np.asarray(scores, dtype=np.float64)
     if any_sign and len(scores):
