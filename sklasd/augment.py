@@ -24,7 +24,8 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+
+from .utils._sklearn_compat import Interval
 
 __all__ = [
     "BlockMixing", "FrequencyFilter", "GaussianNoise", "InputDropout", "Loudness",

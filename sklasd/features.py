@@ -14,10 +14,11 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from threadpoolctl import threadpool_limits
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.audio import AudioError, check_signal, load_audio
+
+from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["LogMelTransformer", "FrameStacker", "SpectrogramScaler"]
 

@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hmean
 from sklearn.metrics import roc_auc_score
-from sklearn.metrics._scorer import _BaseScorer
-from sklearn.utils.metadata_routing import get_routing_for_object
-from sklearn.utils.validation import _check_response_method, column_or_1d
+from sklearn.utils.metadata_routing import MetadataRequest
+from sklearn.utils.validation import column_or_1d
+
+from .utils._routing import (
+    anomaly_scores,
+    reject_params_without_routing,
+    requested_metadata,
+    routing_enabled,
+)
 
 __all__ = [
     "partial_auc",
@@ -364,40 +370,73 @@ def official_score(report):
     return float(hmean(report.loc[is_section, columns].to_numpy().ravel()))
 
 
-class _AnomalyScorer(_BaseScorer):
+class _AnomalyScorer:
     """Scorer of a detector's anomaly scores that forwards its metadata.
 
-    scikit-learn's own scorers call the response method without metadata; this
-    one calls ``anomaly_score(X, **metadata)`` (or ``-score_samples(X)``) with the
-    metadata the detector requests for ``decision_function``, which is what
-    :class:`sklasd.pipeline.Pipeline` routes to ``anomaly_score`` too.
+    scikit-learn's scorers (``make_scorer``) call the response method without
+    metadata; this one calls ``anomaly_score(X, **metadata)`` (or
+    ``-score_samples(X)``) with the metadata the detector requests for
+    ``decision_function``, which is what :class:`sklasd.pipeline.Pipeline` routes to
+    ``anomaly_score`` too. It is built on public API only: any callable is a valid
+    ``scoring``, and ``get_metadata_routing`` tells a search what to route to it.
     """
 
-    # Requested by default, so `GridSearchCV(...).fit(X, y, machine_id=ids)`
-    # reaches the detector without a `set_score_request` call.
-    __metadata_request__score = {name: True for name in DETECTOR_METADATA}
+    def __init__(self, score_func, sign, kwargs):
+        self._score_func = score_func
+        self._sign = sign
+        self._kwargs = kwargs
+        # Requested by default, so `GridSearchCV(...).fit(X, y, machine_id=ids)`
+        # reaches the detector without a `set_score_request` call.
+        self._score_request = {name: True for name in DETECTOR_METADATA}
 
-    def _score(self, method_caller, estimator, X, y_true, **kwargs):
-        consumed = get_routing_for_object(estimator).consumes(
-            "decision_function", kwargs
-        )
-        metadata = {name: kwargs[name] for name in consumed}
+    def __call__(self, estimator, X, y_true, sample_weight=None, **kwargs):
+        """Score ``estimator`` on ``X`` against ``y_true`` (1 = anomalous)."""
+        reject_params_without_routing(kwargs, self, "__call__")
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
+        metadata = requested_metadata(estimator, "anomaly_score", kwargs)
         score_kwargs = {
             name: value for name, value in kwargs.items()
-            if name not in consumed and name not in DETECTOR_METADATA
+            if name not in metadata and name not in DETECTOR_METADATA
         }
-        method = _check_response_method(estimator, self._response_method).__name__
-        if metadata:
-            y_score = getattr(estimator, method)(X, **metadata)
-        else:
-            # Going through `method_caller` lets a multi-metric search compute
-            # the scores once for all its scorers (scikit-learn's cache).
-            y_score = method_caller(estimator, method, X, pos_label=None)
-        if method == "score_samples":
-            y_score = -y_score
+        y_score = anomaly_scores(estimator, X, **metadata)
         return self._sign * self._score_func(
             y_true, y_score, **{**self._kwargs, **score_kwargs}
         )
+
+    def set_score_request(self, **kwargs):
+        """Replace the metadata requested by the scorer (``param=alias``).
+
+        Parameters
+        ----------
+        **kwargs : dict of str -> bool, None or str
+            As scikit-learn's ``set_score_request``: True to request, False to
+            refuse, None to error if given, a str to request under that alias.
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        RuntimeError
+            If metadata routing is disabled.
+        """
+        if not routing_enabled():
+            raise RuntimeError(
+                "This method is only available when metadata routing is enabled."
+                " You can enable it using"
+                " sklearn.set_config(enable_metadata_routing=True)."
+            )
+        self._score_request = dict(kwargs)
+        return self
+
+    def get_metadata_routing(self):
+        """The scorer's metadata requests (a ``MetadataRequest`` with ``score``)."""
+        request = MetadataRequest(owner=self)
+        for param, alias in self._score_request.items():
+            request.score.add_request(param=param, alias=alias)
+        return request
 
     def __repr__(self):
         kwargs = "".join(f", {k}={v!r}" for k, v in self._kwargs.items())
@@ -457,9 +496,7 @@ def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
     0.95
     """
     sign = 1 if greater_is_better else -1
-    return _AnomalyScorer(
-        score_func, sign, kwargs, response_method=("anomaly_score", "score_samples")
-    )
+    return _AnomalyScorer(score_func, sign, kwargs)
 
 
 auc_scorer = make_anomaly_scorer(roc_auc_score)

@@ -1,8 +1,10 @@
 """scikit-learn's Pipeline with the detectors' ``anomaly_score`` (DESIGN.md section 3)."""
 from sklearn import pipeline as _skpipeline
-from sklearn.utils.metadata_routing import _raise_for_params, process_routing
+from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+
+from .utils._routing import reject_params_without_routing
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -91,7 +93,7 @@ class Pipeline(_skpipeline.Pipeline):
             If metadata is given while metadata routing is disabled.
         """
         check_is_fitted(self)
-        _raise_for_params(params, self, "anomaly_score")
+        reject_params_without_routing(params, self, "anomaly_score")
         routed_params = process_routing(self, "decision_function", **params)
 
         Xt = X

@@ -28,7 +28,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -36,6 +35,7 @@ from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 from sklasd.features import LogMelTransformer, _check_spectrograms
 
 from .pruning import count_nonzero_params
+from ..utils._sklearn_compat import Interval
 
 # excerpts per forward pass at prediction time
 _PREDICT_EXCERPTS = 256

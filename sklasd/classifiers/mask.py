@@ -12,12 +12,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import TransformerMixin, clone
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklasd._torch import batch_bounds
 
 from ._base import BaseNeuralClassifier
+from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["CNNFCClassifier", "KIM2020_FEATURES", "MaskEnhancer", "dynamic_conv2d"]
 

@@ -4,10 +4,10 @@ import numbers
 import warnings
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseNeuralClassifier
 from .pruning import PolynomialDecayPruning
+from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["PrunedCNNClassifier", "OOI2020_FEATURES"]
 

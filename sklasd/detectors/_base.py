@@ -15,11 +15,12 @@ from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.base import AnomalyDetectorMixin
 from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
+
+from ..utils._sklearn_compat import Interval, StrOptions
 
 AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
 

@@ -2,9 +2,9 @@
 import numbers
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseNeuralDetector
+from ..utils._sklearn_compat import Interval, StrOptions
 
 _ACTIVATIONS = {
     "relu": torch.nn.ReLU,

@@ -6,22 +6,27 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils._param_validation import Interval
+from sklearn.utils import Bunch
 from sklearn.utils.metadata_routing import (
     MetadataRequest,
     MetadataRouter,
     MethodMapping,
-    _routing_enabled,
     get_routing_for_object,
     process_routing,
 )
-from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ..base import AnomalyDetectorMixin
 from ..metrics import _check_labels
 from ..model_selection import NormalOnlyKFold, normal_train_test_split
+from ..utils._routing import routing_enabled
+from ..utils._sklearn_compat import (
+    Interval,
+    _BaseComposition,
+    _check_method_params,
+    _num_samples,
+    _safe_indexing,
+)
 
 # Weight vectors whose objectives tie with the best within this tolerance tie.
 _TIE_TOL = 1e-12
@@ -364,7 +369,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
 
     def _route(self, caller, metadata):
         """``{name: {"fit": ..., "score": ...}}``: each member's metadata for ``caller``."""
-        if _routing_enabled():
+        if routing_enabled():
             routed = process_routing(self, caller, **metadata)
             return {name: {"fit": routed[name].get("fit", {}),
                            "score": routed[name].decision_function}

@@ -2,10 +2,10 @@
 import numbers
 
 import torch
-from sklearn.utils._param_validation import Interval
 
 from ._base import BaseNeuralDetector
 from ._torch import dense_blocks, positive
+from ..utils._sklearn_compat import Interval
 
 
 def weighted_mse(x_hat, precision, X):

@@ -5,11 +5,11 @@ import warnings
 import numpy as np
 import torch
 from skorch.callbacks import LRScheduler
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from ._base import BaseNeuralDetector, WindowMSE
 from ._torch import dense_blocks
+from ..utils._sklearn_compat import Interval, StrOptions
 
 # Width of the hidden layer of the conditioning networks H_gamma, H_beta (Table 2).
 _CONDITIONING_UNITS = 16

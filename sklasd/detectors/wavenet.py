@@ -5,11 +5,11 @@ import numbers
 import numpy as np
 import scipy.linalg
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from ..features import SpectrogramScaler, _check_spectrograms
 from ._base import _SCORE_UNITS, BaseNeuralDetector
+from ..utils._sklearn_compat import Interval, StrOptions
 
 SCORINGS = ("percentile", "gaussian")
 COVARIANCES = ("full", "diag", "identity")
