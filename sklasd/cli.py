@@ -39,12 +39,13 @@ def _routed(model, method, X, machine_id):
     requests them (IDConditionedAE); the other models get none.
     """
     import sklearn
-    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    from sklasd.utils._routing import requested_metadata
 
     with sklearn.config_context(enable_metadata_routing=True):
-        routing = get_routing_for_object(model)
-        request = "fit" if method == "fit" else "decision_function"
-        if not routing.consumes(request, ["machine_id"]):
+        # predict takes what anomaly_score takes
+        request = "fit" if method == "fit" else "anomaly_score"
+        if not requested_metadata(model, request, {"machine_id": machine_id}):
             return getattr(model, method)(X)
         if machine_id is None:
             raise ValueError("this model needs the machine ID of the clips: "

@@ -4,7 +4,7 @@ from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._routing import reject_params_without_routing
+from .utils._routing import ANOMALY_SCORE_REQUEST, reject_params_without_routing
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -94,7 +94,7 @@ class Pipeline(_skpipeline.Pipeline):
         """
         check_is_fitted(self)
         reject_params_without_routing(params, self, "anomaly_score")
-        routed_params = process_routing(self, "decision_function", **params)
+        routed_params = process_routing(self, ANOMALY_SCORE_REQUEST, **params)
 
         Xt = X
         for _, name, transform in self._iter(with_final=False):
@@ -103,7 +103,7 @@ class Pipeline(_skpipeline.Pipeline):
             )
         final_name, final = self.steps[-1]
         return final.anomaly_score(
-            Xt, **routed_params.get(final_name, {}).get("decision_function", {})
+            Xt, **routed_params.get(final_name, {}).get(ANOMALY_SCORE_REQUEST, {})
         )
 
 

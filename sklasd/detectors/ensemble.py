@@ -19,7 +19,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import AnomalyDetectorMixin
 from ..metrics import _check_labels
 from ..model_selection import NormalOnlyKFold, normal_train_test_split
-from ..utils._routing import routing_enabled
+from ..utils._routing import (
+    ANOMALY_SCORE_REQUEST,
+    anomaly_scores,
+    requested_metadata,
+    routing_enabled,
+)
 from ..utils._sklearn_compat import (
     Interval,
     _BaseComposition,
@@ -161,22 +166,14 @@ def _search_weights(grid, folds, max_fpr):
     return grid[best], float(objective[best])
 
 
-def _member_anomaly_score(estimator, X, params):
-    """``anomaly_score`` of a member, or ``-score_samples`` for scikit-learn detectors."""
-    if hasattr(estimator, "anomaly_score"):
-        return np.asarray(estimator.anomaly_score(X, **params), dtype=np.float64)
-    return -np.asarray(estimator.score_samples(X, **params), dtype=np.float64)
-
-
 def _accepted(estimator, method, metadata):
     """Metadata a member takes without routing: requested by default or named in ``method``."""
     if not metadata:
         return {}
     request = get_routing_for_object(estimator)
     consumed = set()
-    if isinstance(request, MetadataRequest):
-        consumed = request.consumes(
-            "decision_function" if method == "anomaly_score" else method, metadata)
+    if isinstance(request, MetadataRequest):  # a router (Pipeline) takes only step__param
+        consumed = requested_metadata(estimator, method, metadata, request)
     func = getattr(estimator, method, None)
     named = set(inspect.signature(func).parameters) if func is not None else set()
     return {k: v for k, v in metadata.items() if k in consumed or k in named}
@@ -358,13 +355,14 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         routing : MetadataRouter
         """
         router = MetadataRouter(owner=self).add_self_request(self)
+        scoring = ANOMALY_SCORE_REQUEST  # the members' anomaly_score requests
         for name, est in self.estimators:
             router.add(**{name: est}, method_mapping=MethodMapping()
                        .add(caller="fit", callee="fit")
-                       .add(caller="fit", callee="decision_function")
-                       .add(caller="decision_function", callee="decision_function")
-                       .add(caller="predict", callee="decision_function")
-                       .add(caller="score", callee="decision_function"))
+                       .add(caller="fit", callee=scoring)
+                       .add(caller="decision_function", callee=scoring)
+                       .add(caller="predict", callee=scoring)
+                       .add(caller="score", callee=scoring))
         return router
 
     def _route(self, caller, metadata):
@@ -372,7 +370,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         if routing_enabled():
             routed = process_routing(self, caller, **metadata)
             return {name: {"fit": routed[name].get("fit", {}),
-                           "score": routed[name].decision_function}
+                           "score": routed[name][ANOMALY_SCORE_REQUEST]}
                     for name, _ in self.estimators}
         return {name: {"fit": _accepted(est, "fit", metadata),
                        "score": _accepted(est, "anomaly_score", metadata)}
@@ -439,7 +437,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
             score_params = _check_method_params(X, routed[name]["score"], train)
             member = clone(est).fit(X_train, None, **fit_params)
             members.append(member)
-            scores.append(_member_anomaly_score(member, X_train, score_params))
+            scores.append(anomaly_scores(member, X_train, **score_params))
         return members, np.column_stack(scores)
 
     def _folds(self, X, y, groups):
@@ -462,7 +460,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
             mean, std = _standardization(scores)
             Xv = _subset(X, valid)
             Z = np.column_stack([
-                _member_anomaly_score(m, Xv, _check_method_params(X, routed[nm]["score"], valid))
+                anomaly_scores(m, Xv, **_check_method_params(X, routed[nm]["score"], valid))
                 for nm, m in zip(names, members)])
             Z = (Z - mean) / std
             folds.append((Z, y[valid]))
@@ -477,7 +475,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         check_is_fitted(self)
         routed = self._route("decision_function", metadata)
         return np.column_stack([
-            _member_anomaly_score(est, X, routed[name]["score"])
+            anomaly_scores(est, X, **routed[name]["score"])
             for (name, _), est in zip(self.estimators, self.estimators_)])
 
     def _combine(self, scores):
