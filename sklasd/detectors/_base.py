@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.base import AnomalyDetectorMixin
+from sklasd._ragged import ragged_fit, ragged_scores
 from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 
 AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
@@ -300,6 +301,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         return X[clips, units].astype(np.float32, copy=False)
 
     # ------------------------------------------------------------- training
+    @ragged_fit
     def fit(self, X, y=None, **metadata):
         """Train on the windows of normal clips and fit the decision threshold.
 
@@ -384,6 +386,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         return self._make_batch(self._gather(X, clips, units), unit_meta, training)
 
     # -------------------------------------------------------------- scoring
+    @ragged_scores
     def frame_scores(self, X, **metadata):
         """Anomaly score of every window of every clip.
 
@@ -424,6 +427,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
             self, "frame_score_std_", 0.0)
         return aggregate(frames, self.aggregation, self.agg_window, cap)
 
+    @ragged_scores
     def anomaly_score(self, X, **metadata):
         """Per-clip anomaly score, higher = more anomalous (DCASE result files).
 
