@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-__all__ = ["AudioError", "load_audio", "load_many", "check_signal"]
+__all__ = ["AudioError", "load_audio", "load_many", "check_signal", "pcm_to_float"]
 
 
 class AudioError(ValueError):
@@ -66,6 +66,46 @@ def check_signal(y, source, min_samples=1):
             f"{_name(source)}: non-finite value (NaN or inf) at sample {bad}"
         )
     return y
+
+
+def pcm_to_float(y):
+    """Scale integer PCM samples to float32 in [-1, 1] as soundfile reads them.
+
+    Signed integers are divided by ``2 ** (bits - 1)`` (int16: 32768); unsigned
+    8-bit samples (the WAV convention, silence at 128) become ``(y - 128) / 128``.
+    Float arrays are returned unchanged.
+
+    Parameters
+    ----------
+    y : array-like of int or float
+        Samples of any shape.
+
+    Returns
+    -------
+    y : ndarray of the same shape, float32 (or the input float array itself)
+
+    Raises
+    ------
+    ValueError
+        If ``y`` holds neither integers nor floats (booleans, strings, complex).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.audio import pcm_to_float
+    >>> pcm_to_float(np.array([-32768, 0, 16384], dtype=np.int16)).tolist()
+    [-1.0, 0.0, 0.5]
+    >>> pcm_to_float(np.array([0, 128, 192], dtype=np.uint8)).tolist()
+    [-1.0, 0.0, 0.5]
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        return y
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"expected integer PCM or float samples, got dtype {y.dtype}")
+    half = float(2 ** (8 * y.dtype.itemsize - 1))
+    offset = half if y.dtype.kind == "u" else 0.0
+    return ((y.astype(np.float64) - offset) / half).astype(np.float32)
 
 
 def _select_channels(data, path, channel):

@@ -9,6 +9,7 @@ bin or normalizes loudness per clip.
 import numbers
 import os
 import sys
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -16,7 +17,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklasd.audio import AudioError, check_signal, load_audio
+from sklasd._ragged import is_ragged, per_shape, shape_groups
+from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float
 
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -50,6 +52,44 @@ def _resampled_length(path, sr):
     if sr is None or info.samplerate == sr:
         return info.frames
     return int(np.ceil(info.frames * sr / info.samplerate))
+
+
+#: Relative difference from the training clips' duration above which a clip is named
+#: in a warning (and in the ``notes`` of ``sklasd run``).
+DURATION_TOLERANCE = 0.1
+
+
+def duration_outliers(durations, reference, tolerance=DURATION_TOLERANCE):
+    """Positions of the clips whose duration differs from ``reference`` by > ``tolerance``.
+
+    Parameters
+    ----------
+    durations : array-like of shape (n_clips,)
+        Clip durations in seconds.
+    reference : float
+        The training clips' duration in seconds.
+    tolerance : float, default=0.1
+        Relative difference allowed.
+
+    Returns
+    -------
+    positions : ndarray of int
+
+    Examples
+    --------
+    >>> duration_outliers([10.0, 10.5, 3.2, 60.0], 10.0).tolist()
+    [2, 3]
+    """
+    durations = np.asarray(durations, dtype=float)
+    return np.flatnonzero(np.abs(durations - reference) > tolerance * reference)
+
+
+def _length_groups(lengths):
+    """``[(length, positions), ...]`` of clips of equal length, by first appearance."""
+    groups = {}
+    for i, n in enumerate(lengths):
+        groups.setdefault(n, []).append(i)
+    return [(n, np.asarray(pos)) for n, pos in groups.items()]
 
 
 def _fit_length(y, n_samples, pad):
@@ -104,7 +144,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         Floor added before the logarithm (the DCASE baselines' value).
     duration : float or None, default=None
         Length in seconds every clip is cropped (from its start) or padded to.
-        None uses the longest clip of the call, so equal-length clips are unchanged.
+        None processes every clip at its own length: a clip's spectrogram never
+        depends on the other clips of the call (clips of equal length are batched).
     pad : {"constant", "wrap", "edge"}, default="constant"
         :func:`numpy.pad` mode that extends shorter clips to that length: zeros,
         the clip repeated, or its last sample held.
@@ -129,6 +170,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         The analysis window, zero-padded to ``n_fft``.
     mel_basis_ : ndarray of shape (n_mels, 1 + n_fft // 2), float32, or None
         The mel filterbank (None when ``n_mels`` is None).
+    training_duration_ : float or None
+        Median duration in seconds of the clips given to :meth:`fit` (None when
+        fitted without clips); later clips that differ by more than 10 % are named
+        in a warning.
 
     Notes
     -----
@@ -141,8 +186,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     dB overall (the quietest top-mel bins of ToyConveyor clips, where float32
     rounding of the FFT shows). ``tests/test_features.py`` checks both.
 
-    Inputs: a 2-D float array ``(n_clips, n_samples)``, a list of 1-D float arrays
-    (unequal lengths are cropped or padded per ``duration`` and ``pad``), or a list
+    Inputs: a 2-D float or integer PCM array ``(n_clips, n_samples)`` (integers are
+    scaled as soundfile scales them: int16 by 1 / 32768, uint8 as ``(y - 128) /
+    128``), a list of 1-D arrays of any lengths, or a list
     or array of paths (str or os.PathLike). A clip must hold at least ``n_fft``
     samples (one whole analysis frame) and only finite values.
 
@@ -236,12 +282,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X=None, y=None):
-        """Build the window and the mel basis; ``X`` is not read.
+        """Build the window and the mel basis; note the duration of the clips of ``X``.
 
         Parameters
         ----------
-        X : ignored
-            Accepted for the transformer API; the features need no training.
+        X : clips as in :meth:`transform`, or None
+            Only validated and measured (file headers): their median duration
+            becomes ``training_duration_``; the features need no training.
         y : ignored
 
         Returns
@@ -251,8 +298,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         import librosa
 
         self._validate_params()
-        if X is not None:
-            self._check_input(X)
+        lengths = None if X is None else self._check_input(X)
+        self.training_duration_ = (
+            None if lengths is None else float(np.median(lengths)) / self.sr
+        )
         win_length = self.n_fft if self.win_length is None else self.win_length
         if win_length > self.n_fft:
             raise ValueError(
@@ -282,10 +331,20 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        S : ndarray of shape (n_clips, n_mels, n_frames), float32
+        S : ndarray of shape (n_clips, n_mels, n_frames), float32, or list
             ``(n_clips, 1 + n_fft // 2, n_frames)`` when ``n_mels`` is None.
             ``n_frames = 1 + n_samples // hop_length`` with ``center=True``, where
-            ``n_samples`` is ``duration * sr`` or the longest clip's length.
+            ``n_samples`` is ``duration * sr`` or the clip's own length. With
+            ``duration=None`` and clips of unequal lengths, a list of ``n_clips``
+            arrays of shape ``(n_mels, n_frames_i)``, each clip at its own length
+            (what ``FrameStacker``, ``SpectrogramScaler``, the detectors and the
+            classifiers take).
+
+        Warns
+        -----
+        UserWarning
+            Naming the clips whose duration differs by more than 10 % from the
+            clips ``fit`` saw (a truncated or wrong file).
 
         Raises
         ------
@@ -298,21 +357,21 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "window_")
         sources, lengths = self._checked_sources(X)
-        n_samples = (
-            int(round(self.duration * self.sr)) if self.duration else max(lengths)
-        )
-        n_frames = _frames(n_samples, self.n_fft, self.hop_length, self.center)
-        n_bins = self.n_fft // 2 + 1 if self.n_mels is None else self.n_mels
-        out = np.empty((len(sources), n_bins, n_frames), dtype=np.float32)
-        starts = range(0, len(sources), self.batch_size)
+        self._warn_durations(sources, lengths)
+        if self.duration:
+            lengths = [int(round(self.duration * self.sr))] * len(lengths)
+        out = self._allocate(lengths)
+        chunks = [(pos[k:k + self.batch_size], n)
+                  for n, pos in _length_groups(lengths)
+                  for k in range(0, len(pos), self.batch_size)]
         if self.verbose:
             from tqdm.auto import tqdm
 
             # the bar advances as chunks are dispatched (at most 2 * n_jobs ahead)
-            starts = tqdm(starts, desc="log-mel", unit="chunk", leave=False)
+            chunks = tqdm(chunks, desc="log-mel", unit="chunk", leave=False)
         jobs = (
-            delayed(self._transform_chunk)(sources, start, n_samples, out)
-            for start in starts
+            delayed(self._transform_chunk)(sources, pos, n_samples, out)
+            for pos, n_samples in chunks
         )
         # one BLAS thread per worker: threads that each start a multi-threaded
         # matmul oversubscribe the cores (measured slower than n_jobs=1)
@@ -321,9 +380,31 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
         return out
 
+    def _warn_durations(self, sources, lengths):
+        """Warn about clips whose duration differs by >10 % from the training clips'."""
+        reference = getattr(self, "training_duration_", None)
+        if reference is None or self.duration:
+            return
+        odd = duration_outliers(np.asarray(lengths) / self.sr, reference)
+        if odd.size:
+            names = ", ".join(_source_name(sources[i], i) for i in odd[:5])
+            more = f" and {odd.size - 5} more" if odd.size > 5 else ""
+            warnings.warn(
+                f"{odd.size} clip(s) differ in duration by more than "
+                f"{DURATION_TOLERANCE:.0%} from the training clips' {reference:.2f} s "
+                f"(a truncated or wrong file?): {names}{more}", stacklevel=3)
+
+    def _allocate(self, lengths):
+        """The output: one array if all clips have one length, else a list of clips."""
+        n_bins = self.n_fft // 2 + 1 if self.n_mels is None else self.n_mels
+        if len(set(lengths)) == 1:
+            n_frames = _frames(lengths[0], self.n_fft, self.hop_length, self.center)
+            return np.empty((len(lengths), n_bins, n_frames), dtype=np.float32)
+        return [None] * len(lengths)
+
     def _check_input(self, X):
         """Validate ``X`` cheaply (file headers, array values) without transforming."""
-        sources, _ = self._checked_sources(X)
+        sources, lengths = self._checked_sources(X)
         if isinstance(sources, np.ndarray):
             if not np.isfinite(sources).all():
                 raise AudioError("input contains NaN or inf")
@@ -331,6 +412,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             for i, s in enumerate(sources):
                 if not _is_path(s):
                     check_signal(s, i)
+        return lengths
 
     def _checked_sources(self, X):
         """:meth:`_sources`, checking there is a clip and each is one frame long."""
@@ -365,7 +447,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"expected audio of shape (n_clips, n_samples), got shape {X.shape}"
                 )
-            return X, [X.shape[1]] * X.shape[0]
+            return pcm_to_float(X), [X.shape[1]] * X.shape[0]
         sources = list(X)
         if all(_is_path(s) for s in sources):
             return sources, [_resampled_length(p, self.sr) for p in sources]
@@ -377,7 +459,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
                     f"sample {i}: expected a 1-D float array or a path, got "
                     f"{type(s).__name__} of shape {s.shape} and dtype {s.dtype}"
                 )
-            arrays.append(s)
+            arrays.append(pcm_to_float(s))
         return arrays, [s.shape[0] for s in arrays]
 
     def _load(self, sources, i):
@@ -387,14 +469,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             return load_audio(s, sr=self.sr, channel=self.channel)[0]
         return check_signal(np.asarray(s, dtype=np.float32), i)
 
-    def _transform_chunk(self, sources, start, n_samples, out):
-        """Decode, stack and transform clips ``start:start + batch_size`` into ``out``."""
-        stop = min(start + self.batch_size, len(sources))
+    def _transform_chunk(self, sources, positions, n_samples, out):
+        """Decode, stack and transform the clips at ``positions`` into ``out``."""
         batch = np.stack(
-            [_fit_length(self._load(sources, i), n_samples, self.pad)
-             for i in range(start, stop)]
+            [_fit_length(self._load(sources, i), n_samples, self.pad) for i in positions]
         )
-        out[start:stop] = self._logmel(batch)
+        for i, spectrogram in zip(positions, self._logmel(batch)):
+            out[i] = spectrogram
 
     def _logmel(self, batch):
         """Log-mel of a stack of equal-length float32 clips ``(n, n_samples)``.
@@ -458,6 +539,20 @@ def _check_spectrograms(estimator, X, reset):
         bad = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"{name}: sample {bad} holds NaN or inf")
     return X[:, np.newaxis, :] if X.ndim == 2 else X
+
+
+def _ragged_as_one(estimator, X):
+    """Clips of unequal length as one clip of all their frames (for statistics)."""
+    shape_groups(X)
+    clips = [np.asarray(x, dtype=np.float32) for x in X]
+    for i, clip in enumerate(clips):
+        if clip.ndim != 2:
+            raise ValueError(
+                f"{type(estimator).__name__}: sample {i} has shape {clip.shape}, "
+                "expected (n_mels, n_frames)")
+        if not np.isfinite(clip).all():
+            raise ValueError(f"{type(estimator).__name__}: sample {i} holds NaN or inf")
+    return np.concatenate(clips, axis=1)[np.newaxis]
 
 
 class FrameStacker(TransformerMixin, BaseEstimator):
@@ -525,7 +620,7 @@ class FrameStacker(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
+        X : array-like of shape (n_clips, n_mels, n_frames), or list of (n_mels, n_frames_i)
         y : ignored
 
         Returns
@@ -533,7 +628,8 @@ class FrameStacker(TransformerMixin, BaseEstimator):
         self : FrameStacker
         """
         self._validate_params()
-        _check_spectrograms(self, X, reset=True)
+        _check_spectrograms(self, _ragged_as_one(self, X) if is_ragged(X) else X,
+                            reset=True)
         return self
 
     def transform(self, X):
@@ -541,13 +637,14 @@ class FrameStacker(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
+        X : array-like of shape (n_clips, n_mels, n_frames), or list of (n_mels, n_frames_i)
             A 2-D ``(n_clips, n_features)`` input is one-mel spectrograms.
 
         Returns
         -------
         W : ndarray of shape (n_clips, n_windows, n_frames * n_mels), float32
-            Read-only view (see Notes).
+            Read-only view (see Notes). For a list of clips of unequal lengths, a
+            list of ``(n_windows_i, n_frames * n_mels)`` arrays.
 
         Raises
         ------
@@ -556,6 +653,8 @@ class FrameStacker(TransformerMixin, BaseEstimator):
             fewer frames than ``n_frames`` (with ``center=False``), or NaN / inf.
         """
         check_is_fitted(self, "n_features_in_")
+        if is_ragged(X):
+            return per_shape(self.transform, X)
         X = _check_spectrograms(self, X, reset=False)
         n_clips, n_mels, n_total = X.shape
         frames = np.ascontiguousarray(X.transpose(0, 2, 1))  # (clip, frame, mel)
@@ -635,7 +734,7 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_mels, n_frames)
+        X : array-like of shape (n_clips, n_mels, n_frames), or list of (n_mels, n_frames_i)
         y : ignored
 
         Returns
@@ -643,7 +742,8 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
         self : SpectrogramScaler
         """
         self._validate_params()
-        X = _check_spectrograms(self, X, reset=True)
+        X = _check_spectrograms(self, _ragged_as_one(self, X) if is_ragged(X) else X,
+                                reset=True)
         if self.per == "bin":
             # float64 accumulators: float32 sums over millions of frames drift.
             self.mean_ = X.mean(axis=(0, 2), dtype=np.float64).astype(np.float32)
@@ -660,6 +760,8 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
             On a wrong rank, a different ``n_mels`` than in ``fit``, or NaN / inf.
         """
         check_is_fitted(self, "n_features_in_")
+        if is_ragged(X):
+            return per_shape(self.transform, X)
         X = _check_spectrograms(self, X, reset=False)
         if self.per == "clip":
             return X - X.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(

@@ -32,7 +32,7 @@ __all__ = [
 DOMAINS = ("source", "target")
 MEAN_ROWS = ("arithmetic mean", "harmonic mean")
 OVERALL = "all"
-COUNT_COLUMNS = ("n_normal", "n_anomalous")
+COUNT_COLUMNS = ("n_normal", "n_anomalous", "n_unlabeled")
 # Metadata of DESIGN.md section 5: a scorer forwards it to the detector, never to
 # the score function.
 DETECTOR_METADATA = ("machine_id", "domain")
@@ -46,13 +46,15 @@ def _first_bad(values, bad):
     return f"[{bad[0]}] = {value!r}"
 
 
-def _check_labels(y, name="y_true"):
-    """Return `y` as a 1-D int array of 0 (normal) / 1 (anomalous)."""
+def _check_labels(y, name="y_true", allow_unlabeled=False):
+    """Return `y` as a 1-D int array of 0 (normal) / 1 (anomalous) [/ -1 (unlabeled)]."""
     y = column_or_1d(y)
-    bad = np.flatnonzero(~np.isin(y, (0, 1)))
+    allowed = (0, 1, -1) if allow_unlabeled else (0, 1)
+    bad = np.flatnonzero(~np.isin(y, allowed))
     if bad.size:
+        unlabeled = " or -1 (unlabeled)" if allow_unlabeled else ""
         raise ValueError(
-            f"{name} must be 1 (anomalous) or 0 (normal); got {name}"
+            f"{name} must be 1 (anomalous) or 0 (normal){unlabeled}; got {name}"
             f"{_first_bad(y, bad)}."
         )
     return y.astype(int)
@@ -145,16 +147,26 @@ def partial_auc(y_true, y_score, *, max_fpr=0.1):
     return _auc(y_true, y_score, "y_true", max_fpr=max_fpr)
 
 
-def _section_scores(y_true, y_score, domain, max_fpr):
-    scores = {"AUC": _auc(y_true, y_score, "all clips")}
+def _section_scores(y_true, y_score, domain, max_fpr, notes=None):
+    """The scores of one section; with a ``notes`` list, a score that its clips do
+    not allow (one class only) is NaN and its reason is appended to ``notes``."""
+    def auc(mask, group, max_fpr=None):
+        try:
+            return _auc(y_true[mask], y_score[mask], group, max_fpr=max_fpr)
+        except ValueError as exc:
+            if notes is None:
+                raise
+            notes.append(str(exc))
+            return np.nan
+
+    labelled = y_true != -1
+    scores = {"AUC": auc(labelled, "all clips")}
     if domain is not None:
         for name in DOMAINS:
-            pooled = (domain == name) | (y_true == 1)
-            scores[f"AUC ({name})"] = _auc(
-                y_true[pooled], y_score[pooled], f"AUC ({name}): {name} normal clips "
-                "pooled with all anomalous clips"
-            )
-    scores["pAUC"] = _auc(y_true, y_score, "pAUC: all clips", max_fpr=max_fpr)
+            scores[f"AUC ({name})"] = auc(
+                labelled & ((domain == name) | (y_true == 1)),
+                f"AUC ({name}): {name} normal clips pooled with all anomalous clips")
+    scores["pAUC"] = auc(labelled, "pAUC: all clips", max_fpr=max_fpr)
     scores["n_normal"] = int(np.sum(y_true == 0))
     scores["n_anomalous"] = int(np.sum(y_true == 1))
     return scores
@@ -217,16 +229,23 @@ def section_scores(y_true, y_score, *, domain=None, max_fpr=0.1):
 
 def _mean_rows(sections, machine_type):
     """The arithmetic- and harmonic-mean rows of some section rows."""
-    scores = sections.drop(columns=list(COUNT_COLUMNS))
-    counts = sections[list(COUNT_COLUMNS)].sum()
+    counted = [c for c in COUNT_COLUMNS if c in sections]
+    scores = sections.drop(columns=counted + [c for c in ("note",) if c in sections])
+    counts = sections[counted].sum()
+    # sections whose clips allow no score (NaN) are left out of its means
+    harmonic = [hmean(col.dropna()) if col.notna().any() else np.nan
+                for _, col in scores.items()]
     rows = [
         pd.concat([scores.mean(), counts]),
-        pd.concat([pd.Series(hmean(scores, axis=0), index=scores.columns), counts]),
+        pd.concat([pd.Series(harmonic, index=scores.columns), counts]),
     ]
     index = pd.MultiIndex.from_product(
         [[machine_type], MEAN_ROWS], names=sections.index.names
     )
-    return pd.DataFrame(rows, index=index).astype(sections.dtypes.to_dict())
+    frame = pd.DataFrame(rows, index=index).astype(sections[rows[0].index].dtypes.to_dict())
+    if "note" in sections:
+        frame["note"] = ""
+    return frame
 
 
 def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
@@ -236,7 +255,8 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
     Parameters
     ----------
     y_true : array-like of shape (n_clips,)
-        1 for anomalous clips, 0 for normal clips.
+        1 for anomalous clips, 0 for normal clips, -1 for unlabeled clips (counted
+        only).
     y_score : array-like of shape (n_clips,)
         Anomaly scores, higher = more anomalous.
     machine_type : array-like of shape (n_clips,) or str
@@ -254,18 +274,21 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
     report : pandas.DataFrame
         Indexed by the MultiIndex (``machine_type``, ``machine_id``), sorted.
         Columns: ``"AUC"``, [``"AUC (source)"``, ``"AUC (target)"``,] ``"pAUC"``
-        (float64), ``"n_normal"``, ``"n_anomalous"`` (int64). Each machine type
+        (float64), ``"n_normal"``, ``"n_anomalous"`` (int64), and
+        ``"n_unlabeled"`` (int64) when some clips are unlabeled. Each machine type
         has one row per section followed by the rows ``"arithmetic mean"`` and
         ``"harmonic mean"`` over its sections; the last two rows, machine type
         ``"all"``, average over every section of every type. Count columns of a
-        mean row hold the totals of the sections it averages.
+        mean row hold the totals of the sections it averages. A section whose
+        clips lack one of the classes a score needs (or all labels) gets NaN for
+        that score, is left out of the means, and says why in a ``"note"``
+        column (present only when some section has a note).
 
     Raises
     ------
     ValueError
-        If the lengths differ, a label is not 0/1, a domain is not
-        ``"source"``/``"target"``, or a section lacks one of the classes a score
-        needs (the message names the machine type, section and group).
+        If the lengths differ, a label is not 0/1/-1, or a domain is not
+        ``"source"``/``"target"``.
 
     Notes
     -----
@@ -293,7 +316,7 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
     all          arithmetic mean  0.875000  0.868421         4            4
                  harmonic mean    0.857143  0.848485         4            4
     """
-    y_true = _check_labels(y_true)
+    y_true = _check_labels(y_true, allow_unlabeled=True)
     arrays = _check_same_length(
         y_true, y_score=y_score, machine_type=machine_type, machine_id=machine_id,
         domain=domain,
@@ -304,20 +327,33 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
     clips = pd.DataFrame({name: arrays[name] for name in names})
     rows = {}
     for key, idx in clips.groupby(names, sort=True).indices.items():
-        try:
-            rows[key] = _section_scores(
-                y_true[idx], arrays["y_score"][idx],
-                None if domain is None else domain[idx], max_fpr,
-            )
-        except ValueError as exc:
-            raise ValueError(f"machine_type={key[0]!r}, machine_id={key[1]!r}: {exc}")
+        notes = []
+        rows[key] = _section_scores(
+            y_true[idx], arrays["y_score"][idx],
+            None if domain is None else domain[idx], max_fpr, notes=notes,
+        )
+        rows[key]["n_unlabeled"] = int(np.sum(y_true[idx] == -1))
+        rows[key]["note"] = _report_note(notes, y_true[idx])
     sections = pd.DataFrame.from_dict(rows, orient="index")
     sections.index.names = names
+    if not (y_true == -1).any():
+        sections = sections.drop(columns="n_unlabeled")
+    if not sections["note"].str.len().any():
+        sections = sections.drop(columns="note")
     blocks = []
     for mtype, type_sections in sections.groupby(level="machine_type", sort=False):
         blocks += [type_sections, _mean_rows(type_sections, mtype)]
     blocks.append(_mean_rows(sections, OVERALL))
     return pd.concat(blocks)
+
+
+def _report_note(notes, y_true):
+    """Why a section row lacks scores, in one line ("" when it has them all)."""
+    if not notes:
+        return ""
+    if (y_true == -1).all():
+        return "no labels: scores only, no AUC"
+    return "; ".join(notes)
 
 
 def official_score(report):

@@ -141,8 +141,9 @@ def test_duration_and_pad_rules():
     short, long = rng.uniform(-1, 1, 3000), rng.uniform(-1, 1, 5000)
     t = LogMelTransformer(sr=1000, n_fft=256, hop_length=100, n_mels=8, fmax=500).fit()
     S = t.transform([short, long])
-    assert S.shape == (2, 8, 51)  # padded to the longest clip: 1 + 5000 // 100
-    np.testing.assert_allclose(S[0], t.transform([np.pad(short, (0, 2000))])[0], atol=1e-5)
+    assert isinstance(S, list)  # each clip at its own length: 1 + n // 100 frames
+    assert [s.shape for s in S] == [(8, 31), (8, 51)]
+    np.testing.assert_array_equal(S[0], t.transform([short])[0])
     S = t.set_params(duration=4.0, pad="wrap").transform([short, long])
     assert S.shape == (2, 8, 41)
     np.testing.assert_allclose(S[1], t.transform([long[:4000]])[0], atol=1e-5)
@@ -251,3 +252,41 @@ def test_scaler_per_bin_statistics():
     assert sc.scale_[2] == 1.0  # constant bin: no division by zero
     Z = sc.transform(S)
     np.testing.assert_allclose(Z[:, :2].std(axis=(0, 2)), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, scale, offset", [(np.int16, 2 ** 15, 0),
+                                                  (np.int32, 2 ** 31, 0),
+                                                  (np.uint8, 128, 128)])
+def test_integer_pcm_is_scaled_not_read_as_floats(dtype, scale, offset):
+    y = np.random.default_rng(5).uniform(-0.5, 0.5, (2, 4000))
+    pcm = (np.round(y * scale) + offset).astype(dtype)
+    floats = ((pcm.astype(np.float64) - offset) / scale).astype(np.float32)
+    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8).fit()
+    np.testing.assert_allclose(t.transform(pcm), t.transform(floats), atol=1e-4)
+    np.testing.assert_allclose(t.transform(list(pcm))[1], t.transform(floats)[1], atol=1e-4)
+
+
+def test_clip_features_do_not_depend_on_the_other_clips():
+    rng = np.random.default_rng(6)
+    clips = [rng.uniform(-1, 1, n).astype(np.float32) for n in (4000, 4000, 9000, 300000)]
+    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8).fit()
+    together = t.transform(clips)
+    assert [s.shape[1] for s in together] == [32, 32, 71, 2344]
+    for clip, spectrogram in zip(clips, together):
+        np.testing.assert_array_equal(t.transform([clip])[0], spectrogram)
+    stacked = FrameStacker().fit(together).transform(together)
+    assert [w.shape for w in stacked] == [(28, 40), (28, 40), (67, 40), (2340, 40)]
+    scaler = SpectrogramScaler().fit(together)
+    frames = np.concatenate(together, axis=1)
+    np.testing.assert_allclose(scaler.mean_, frames.mean(axis=1, dtype=np.float64), rtol=1e-5)
+    np.testing.assert_allclose(scaler.transform(together)[2],
+                               scaler.transform(together[2:3])[0])
+
+
+def test_clip_of_unusual_duration_is_named_in_a_warning():
+    rng = np.random.default_rng(7)
+    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8)
+    t.fit([rng.uniform(-1, 1, 8000) for _ in range(3)])
+    assert t.training_duration_ == pytest.approx(1.0)
+    with pytest.warns(UserWarning, match=r"1 clip\(s\) differ.*sample 1"):
+        t.transform([rng.uniform(-1, 1, 8400), rng.uniform(-1, 1, 4000)])

@@ -266,13 +266,30 @@ def test_report_machine_type_as_str():
     assert report.loc[("fan", "section_00"), "AUC"] == pytest.approx(7 / 8)
 
 
-def test_report_error_names_the_section():
+def test_report_group_with_one_class_gets_counts_and_a_note():
     clips = report_data()
     clips.loc[clips["machine_type"] == "valve", "domain"] = "source"
-    with pytest.raises(
-        ValueError, match=r"machine_type='valve', machine_id='section_00'.*AUC \(target\)"
-    ):
-        make_report(clips)
+    report = make_report(clips)
+    row = report.loc[("valve", "section_00")]
+    assert np.isnan(row["AUC (target)"]) and np.isfinite(row["AUC (source)"])
+    assert "AUC (target)" in row["note"] and "0 normal" in row["note"]
+    # the section without AUC (target) is left out of that column's means
+    fan = report.loc[("fan", "harmonic mean"), "AUC (target)"]
+    assert report.loc[("all", "harmonic mean"), "AUC (target)"] == pytest.approx(fan)
+
+
+def test_report_with_one_class_and_unlabeled_clips():
+    report = anomaly_report([1, 1, -1, -1, 0, 1], [0.2, 0.3, 0.1, 0.5, 0.1, 0.9],
+                            machine_type="fan",
+                            machine_id=["id_00"] * 2 + ["id_05"] * 2 + ["id_06"] * 2)
+    assert np.isnan(report.loc[("fan", "id_00"), "AUC"])
+    assert "0 normal and 2 anomalous" in report.loc[("fan", "id_00"), "note"]
+    assert report.loc[("fan", "id_05"), "note"] == "no labels: scores only, no AUC"
+    assert report.loc[("fan", "id_05"), "n_unlabeled"] == 2
+    assert report.loc[("fan", "id_06"), "AUC"] == 1.0
+    assert report.loc[("all", "arithmetic mean"), "AUC"] == 1.0
+    with pytest.raises(ValueError, match="two classes|normal and anomalous"):
+        section_scores([1, 1], [0.1, 0.2])  # the single-section function stays strict
 
 
 def test_report_validates_lengths():

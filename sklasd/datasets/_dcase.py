@@ -8,16 +8,21 @@ __all__ = ["load_dcase2020_task2", "load_dcase2021_task2"]
 
 _SPLITS = ("train", "test")
 
-_DCASE2020_NAME = re.compile(r"^(?P<label>normal|anomaly)_(?P<id>id_\d+)_(?P<num>\d+)\.wav$")
+# Development names carry the condition (normal_id_00_00000000.wav); evaluation test
+# names do not (id_05_00000000.wav): those clips are unlabeled (target -1).
+_DCASE2020_NAME = re.compile(
+    r"^(?:(?P<label>normal|anomaly)_)?(?P<id>id_\d+)_(?P<num>\d+)\.wav$")
 
-# 2021-2024: section_00_source_train_normal_0000_<attributes>.wav; the domain word is
-# optional so that names without it (section_00_train_normal_0000.wav) parse too.
+# 2021-2025: section_00_source_train_normal_0000_<attributes>.wav; the domain and split
+# words are optional (section_00_train_normal_0000.wav); evaluation test names drop
+# the condition (2021: section_03_source_test_0000.wav; 2022-2025: section_03_0000.wav).
 _DCASE2021_NAME = re.compile(
-    r"^section_(?P<section>\d+)_(?:(?P<domain>source|target)_)?(?P<split>train|test)_"
-    r"(?P<label>normal|anomaly)(?:_(?P<rest>.+))?\.wav$"
+    r"^section_(?P<section>\d+)_(?:(?P<domain>source|target)_)?(?:(?P<split>train|test)_)?"
+    r"(?:(?P<label>normal|anomaly)(?:_(?P<rest>.+))?|(?P<unlabeled>\d+(?:_.+)?))\.wav$"
 )
 
-_TARGETS = {"normal": 0, "anomaly": 1}
+#: Condition words of file names and folders -> target (-1: unlabeled).
+_TARGETS = {"normal": 0, "anomaly": 1, None: -1}
 
 DCASE2020_DESCR = """\
 DCASE 2020 Challenge Task 2: Unsupervised Detection of Anomalous Sounds for Machine
@@ -25,7 +30,8 @@ Condition Monitoring (development, additional training and evaluation data).
 
 Layout: <machine_type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav, 16 kHz mono,
 about 10 s (ToyADMOS: ToyCar, ToyConveyor; MIMII: fan, pump, slider, valve).
-Machine type from the folder, machine ID and condition from the file name.
+Machine type from the folder, machine ID and condition from the file name. The
+evaluation set's test clips (id_XX_NNNNNNNN.wav) carry no condition: target -1.
 
 Zenodo records 3678171 (development), 3727685 (additional training), 3841772
 (evaluation). Licence CC BY-NC-SA 4.0.
@@ -41,7 +47,8 @@ under Domain Shifted Conditions.
 Layout: <machine_type>/{train,test}/section_XX_{source,target}_{train,test}_
 {normal,anomaly}_NNNN_<key>_<value>...wav, 16 kHz mono, 10 s. Section, domain, split,
 condition and the attributes (key/value pairs after the clip number) are parsed from
-the file name; machine_id is "section_XX".
+the file name; machine_id is "section_XX". Evaluation test clips (section_XX_NNNN.wav,
+2021: section_XX_source_test_NNNN.wav) carry no condition: target -1.
 
 Kawaguchi et al., "Description and Discussion on DCASE 2021 Challenge Task 2",
 DCASE 2021 Workshop; Dohi et al., DCASE 2022-2024 Task 2 descriptions.
@@ -60,7 +67,7 @@ def _parse_dcase2020(path, root):
     match = _DCASE2020_NAME.match(path.name)
     if match is None:
         raise ParseError(
-            "expected a DCASE 2020 Task 2 name {normal,anomaly}_id_XX_NNNNNNNN.wav"
+            "expected a DCASE 2020 Task 2 name [{normal,anomaly}_]id_XX_NNNNNNNN.wav"
         )
     machine_type, split = _type_and_split(path)
     return {
@@ -96,14 +103,15 @@ def _parse_dcase2021(path, root):
         raise ParseError(
             "expected a DCASE 2021+ Task 2 name "
             "section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_key_value...].wav"
+            " (evaluation test names: section_XX_NNNN.wav)"
         )
-    number, attributes = parse_attributes(match["rest"])
-    machine_type, _ = _type_and_split(path)
+    number, attributes = parse_attributes(match["rest"] or match["unlabeled"])
+    machine_type, folder_split = _type_and_split(path)
     return {
         "target": _TARGETS[match["label"]],
         "machine_type": machine_type,
         "machine_id": f"section_{match['section']}",
-        "split": match["split"],
+        "split": match["split"] or folder_split,
         "domain": match["domain"] or "",
         "extra": {"section": match["section"], "clip_number": number},
         "attributes": attributes,
@@ -111,7 +119,7 @@ def _parse_dcase2021(path, root):
 
 
 def load_dcase2020_task2(data_dir, *, return_X_y=False, as_frame=False):
-    """Load a DCASE 2020 Task 2 folder (development, additional training or a subset).
+    """Load a DCASE 2020 Task 2 folder (development, additional training, evaluation).
 
     Parameters
     ----------
@@ -136,7 +144,7 @@ def load_dcase2020_task2(data_dir, *, return_X_y=False, as_frame=False):
         filenames : ndarray of str, shape (n_clips,)
             Same as ``data``.
         target : ndarray of int64, shape (n_clips,)
-            1 = anomaly, 0 = normal.
+            1 = anomaly, 0 = normal, -1 = unlabeled (evaluation test clips).
         machine_type, machine_id, split, domain : ndarray of str, shape (n_clips,)
             e.g. ``"fan"``, ``"id_04"``, ``"test"``; ``domain`` is ``""``.
         attributes : DataFrame
@@ -168,7 +176,7 @@ def load_dcase2020_task2(data_dir, *, return_X_y=False, as_frame=False):
 
 
 def load_dcase2021_task2(data_dir, *, return_X_y=False, as_frame=False):
-    """Load a DCASE 2021-2024 Task 2 folder (sections, domains and attributes).
+    """Load a DCASE 2021-2025 Task 2 folder (development or evaluation set).
 
     Parameters
     ----------
@@ -189,13 +197,13 @@ def load_dcase2021_task2(data_dir, *, return_X_y=False, as_frame=False):
         sr : int or None
             Common sample rate in Hz, None if mixed.
         target : ndarray of int64, shape (n_clips,)
-            1 = anomaly, 0 = normal.
+            1 = anomaly, 0 = normal, -1 = unlabeled (evaluation test clips).
         machine_type : ndarray of str
             The ``<machine_type>`` folder name.
         machine_id : ndarray of str
             ``"section_XX"``.
         split : ndarray of str
-            ``"train"`` / ``"test"`` from the file name.
+            ``"train"`` / ``"test"`` from the file name (else from the folder).
         domain : ndarray of str
             ``"source"`` / ``"target"`` (``""`` for names without a domain word).
         attributes : DataFrame

@@ -1,9 +1,33 @@
-"""Recognise which dataset layout a folder holds and load it with the matching loader."""
+"""Recognise which dataset layout a folder holds and load it with the matching loader.
+
+A folder whose names fit no known layout is read as a tree of unlabeled recordings
+(:func:`load_audio_folder`): real recordings are never refused because of their names.
+"""
+
+import re
 
 from . import _dcase, _esc, _events, _mimii, _toyadmos, _urbansound
-from ._base import ParseError, list_audio
+from ._base import ParseError, list_audio, load_layout
 
-__all__ = ["load_folder", "detect_layout"]
+__all__ = ["load_folder", "detect_layout", "load_audio_folder"]
+
+#: Words of folder or file names that state a clip's condition (matched whole, in
+#: lower case, so "abnormal" never reads as "normal").
+CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
+                   "abnormal": 1}
+_SPLIT_WORDS = {"train": "train", "training": "train", "test": "test",
+                "source_test": "test", "target_test": "test"}
+_ID = re.compile(r"^(?:id_?(?P<id>\d+)|section_(?P<section>\d+))(?:_|$)", re.IGNORECASE)
+_WORD = re.compile(r"[^a-z]+")
+
+AUDIO_FOLDER_DESCR = """\
+A folder of recordings in no published layout, read as clips to score: the machine
+type is the name of the folder holding each file (above any condition or split
+folder), the condition comes from words of the folder or file names where they say
+so (normal; anomaly, abnormal, anomalous) and is -1 (unlabeled) otherwise; a
+train / test folder gives the split, an id_XX or section_XX name prefix the machine
+ID, a source / target word the domain.
+"""
 
 # (layout name, parser of one path without metadata files, loader); tried in this
 # order, which only matters for names two layouts could share (none of these do).
@@ -27,8 +51,86 @@ def _matches(parse, path, root):
     return True
 
 
+def _words(text):
+    return set(_WORD.split(text.lower())) - {""}
+
+
+def _parse_any(path, root):
+    """Labels of any recording from whatever its folders and name say (never fails)."""
+    folders = [p for p in path.relative_to(root).parts[:-1]]
+    target, split, machine_type = -1, "", root.name
+    for part in folders:
+        lower = part.lower()
+        target = CONDITION_WORDS.get(lower, target)
+        split = _SPLIT_WORDS.get(lower, split)
+        if lower not in CONDITION_WORDS and lower not in _SPLIT_WORDS:
+            machine_type = part
+    name_words = _words(path.stem)
+    stated = {CONDITION_WORDS[w] for w in name_words & set(CONDITION_WORDS)}
+    if len(stated) == 1:
+        target = stated.pop()
+    match = _ID.match(path.stem)
+    machine_id = ""
+    if match is not None:
+        machine_id = (f"id_{match['id']}" if match["id"] is not None
+                      else f"section_{match['section']}")
+    domains = name_words & {"source", "target"}
+    return {"target": target, "machine_type": machine_type, "machine_id": machine_id,
+            "split": split, "domain": domains.pop() if len(domains) == 1 else ""}
+
+
+def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
+    """Load any folder of recordings as clips to score, labelled where names say so.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        A folder holding audio files at any depth, with any names (a flat folder of
+        one's own recordings such as ``pump room 3 2026-11-30 08h00.wav``).
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        Make the frame the main result.
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch
+        data, filenames : ndarray of str, shape (n_clips,)
+            Sorted absolute paths.
+        target : ndarray of int64, shape (n_clips,)
+            0 where a folder or the file name says ``normal``, 1 where it says
+            ``anomaly``, ``abnormal`` or ``anomalous``, -1 (unlabeled) otherwise.
+        machine_type : ndarray of str
+            Name of the nearest folder above the file that is not a condition or
+            split folder (the given folder's own name for a flat folder).
+        machine_id : ndarray of str
+            ``"id_XX"`` / ``"section_XX"`` from a name that starts so, else ``""``.
+        split : ndarray of str
+            ``"train"`` / ``"test"`` from a folder of that name, else ``""``.
+        domain : ndarray of str
+            ``"source"`` / ``"target"`` from a word of the name, else ``""``.
+        sr, attributes, frame, DESCR
+            As for every loader.
+    (data, target) : tuple if ``return_X_y`` is True
+
+    Raises
+    ------
+    ValueError
+        If the folder does not exist or holds no ``*.wav`` file.
+
+    Examples
+    --------
+    >>> from sklasd.datasets import load_audio_folder
+    >>> bunch = load_audio_folder("recordings/pump")  # doctest: +SKIP
+    >>> bunch.target[:3]  # doctest: +SKIP
+    array([-1, -1, -1])
+    """
+    return load_layout(data_dir, _parse_any, AUDIO_FOLDER_DESCR,
+                       return_X_y=return_X_y, as_frame=as_frame)
+
+
 def detect_layout(data_dir):
-    """Name of the layout of ``data_dir``, judged from its first audio file (sorted).
+    """Name of the layout of ``data_dir``: the first whose parser reads every file.
 
     Parameters
     ----------
@@ -38,20 +140,19 @@ def detect_layout(data_dir):
     -------
     layout : str
         One of ``"toyadmos"``, ``"dcase2021_task2"``, ``"dcase2020_task2"``,
-        ``"mimii"``, ``"esc50"``, ``"urbansound8k"``, ``"dcase2016_task2"``.
+        ``"mimii"``, ``"esc50"``, ``"urbansound8k"``, ``"dcase2016_task2"``, or
+        ``"audio_folder"`` when no layout reads every file.
 
     Raises
     ------
     ValueError
-        If the folder holds no audio, or its first file parses in no known layout
-        (the message names that path).
+        If the folder does not exist or holds no audio.
     """
     root, paths = list_audio(data_dir)
     for name, parse, _ in _LAYOUTS:
-        if _matches(parse, paths[0], root):
+        if all(_matches(parse, path, root) for path in paths):
             return name
-    known = ", ".join(name for name, _, _ in _LAYOUTS)
-    raise ValueError(f"file {str(paths[0])!r} fits no known dataset layout ({known})")
+    return "audio_folder"
 
 
 def load_folder(data_dir, **kwargs):
@@ -60,8 +161,10 @@ def load_folder(data_dir, **kwargs):
     Parameters
     ----------
     data_dir : str or os.PathLike
-        A folder in the DCASE 2020 or DCASE 2021-2024 Task 2, MIMII, ToyADMOS,
-        ESC-50, UrbanSound8K or DCASE 2016 Task 2 (events) layout.
+        A folder in the DCASE 2020 or DCASE 2021-2025 Task 2 (development or
+        evaluation sets), MIMII (with or without its SNR folder), ToyADMOS, ESC-50,
+        UrbanSound8K or DCASE 2016 Task 2 (events) layout; any other folder of
+        audio files is read by :func:`load_audio_folder` (unlabeled clips).
     **kwargs
         Passed to the loader: ``return_X_y``, ``as_frame``, and loader-specific
         options (``esc10`` for ESC-50, ``channel`` for ToyADMOS).
@@ -74,8 +177,7 @@ def load_folder(data_dir, **kwargs):
     Raises
     ------
     ValueError
-        If the folder holds no audio, or a file parses in no known layout or not in
-        the recognised one (the message names the first offending path).
+        If the folder does not exist or holds no audio.
 
     See Also
     --------
@@ -87,5 +189,7 @@ def load_folder(data_dir, **kwargs):
     >>> bunch = load_folder("dev_data/fan")  # doctest: +SKIP
     """
     layout = detect_layout(data_dir)
+    if layout == "audio_folder":
+        return load_audio_folder(data_dir, **kwargs)
     loader = next(load for name, _, load in _LAYOUTS if name == layout)
     return loader(data_dir, **kwargs)

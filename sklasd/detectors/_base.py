@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.base import AnomalyDetectorMixin
+from sklasd._ragged import ragged_fit, ragged_scores
 from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
 
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -301,6 +302,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         return X[clips, units].astype(np.float32, copy=False)
 
     # ------------------------------------------------------------- training
+    @ragged_fit
     def fit(self, X, y=None, **metadata):
         """Train on the windows of normal clips and fit the decision threshold.
 
@@ -385,6 +387,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         return self._make_batch(self._gather(X, clips, units), unit_meta, training)
 
     # -------------------------------------------------------------- scoring
+    @ragged_scores
     def frame_scores(self, X, **metadata):
         """Anomaly score of every window of every clip.
 
@@ -425,6 +428,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
             self, "frame_score_std_", 0.0)
         return aggregate(frames, self.aggregation, self.agg_window, cap)
 
+    @ragged_scores
     def anomaly_score(self, X, **metadata):
         """Per-clip anomaly score, higher = more anomalous (DCASE result files).
 

@@ -35,9 +35,75 @@ def test_kwargs_are_passed_on(dcase2020_lite):
     assert X.shape == y.shape == (111,)
 
 
-def test_unknown_layout_names_the_first_file(mimii_noise):
-    with pytest.raises(ValueError, match=r"id00_00000000_n01\.wav.*fits no known"):
-        load_folder(mimii_noise)
+def test_folder_in_no_layout_is_read_as_unlabeled_clips(mimii_noise):
+    assert detect_layout(mimii_noise) == "audio_folder"
+    bunch = load_folder(mimii_noise)
+    assert len(bunch.data) == 42 and (bunch.target == -1).all()
+    assert set(bunch.machine_type) == {"VAD_noise"}
+    assert set(bunch.machine_id) == {"id_00", "id_02", "id_04", "id_06"}
+
+
+def test_flat_folder_of_own_recordings(tmp_path, write_wav):
+    names = ["pump room 3 2026-11-30 08h00.wav", "pump room 3 2026-11-30 09h00.wav",
+             "Pump-abnormal 10h.wav"]
+    for name in names:
+        write_wav(tmp_path / "pump" / name)
+    bunch = load_folder(tmp_path / "pump")
+    assert bunch.target.tolist() == [1, -1, -1]  # sorted: "Pump-abnormal" first
+    assert set(bunch.machine_type) == {"pump"} and set(bunch.split) == {""}
+
+
+def test_labels_from_condition_folders(tmp_path, write_wav):
+    for rel in ["fan/train/normal/a.wav", "fan/test/anomalous/b.wav",
+                "fan/test/abnormal/c.wav", "fan/test/normal/d.wav", "fan/test/e.wav"]:
+        write_wav(tmp_path / rel)
+    bunch = load_folder(tmp_path)
+    assert bunch.target.tolist() == [1, 1, -1, 0, 0]
+    assert bunch.split.tolist() == ["test"] * 4 + ["train"]
+    assert set(bunch.machine_type) == {"fan"}
+
+
+def test_one_odd_name_does_not_refuse_the_folder(tmp_path, write_wav):
+    write_wav(tmp_path / "fan" / "test" / "normal_id_00_00000000.wav")
+    write_wav(tmp_path / "fan" / "test" / "my note.wav")
+    assert detect_layout(tmp_path) == "audio_folder"
+    bunch = load_folder(tmp_path)
+    assert bunch.target.tolist() == [-1, 0] and bunch.machine_id.tolist() == ["", ""]
+    with pytest.raises(ValueError, match=r"my note\.wav"):
+        load_dcase2020_task2(tmp_path)  # the layout's own loader stays strict
+
+
+@pytest.mark.parametrize("names, layout, ids, domains", [
+    (["normal_id_05_00000000.wav", "id_05_00000000.wav", "id_05_00000001.wav"],
+     "dcase2020_task2", ["id_05"] * 3, [""] * 3),
+    (["section_00_0000.wav", "section_00_0001.wav",
+      "section_00_source_test_normal_0000_noAttribute.wav"],
+     "dcase2021_task2", ["section_00"] * 3, ["", "", "source"]),
+    (["section_03_source_test_0000.wav", "section_03_target_test_0001.wav"],
+     "dcase2021_task2", ["section_03"] * 2, ["source", "target"]),
+])
+def test_dcase_evaluation_test_names_are_unlabeled(tmp_path, write_wav, names, layout,
+                                                   ids, domains):
+    for name in names:
+        write_wav(tmp_path / "fan" / "test" / name)
+    assert detect_layout(tmp_path) == layout
+    bunch = load_folder(tmp_path)
+    order = np.argsort(names)
+    expected = np.array([0 if n.count("normal") else -1 for n in names])[order]
+    np.testing.assert_array_equal(bunch.target, expected)
+    assert bunch.machine_id.tolist() == list(np.array(ids)[order])
+    assert bunch.domain.tolist() == list(np.array(domains)[order])
+    assert set(bunch.split) == {"test"}
+
+
+def test_mimii_with_and_without_its_snr_level(tmp_path, write_wav):
+    write_wav(tmp_path / "a" / "0_dB_fan" / "fan" / "id_00" / "normal" / "00000000.wav")
+    write_wav(tmp_path / "b" / "fan" / "id_00" / "abnormal" / "00000000.wav")
+    for sub, target, snr in [("a", 0, "0"), ("b", 1, "")]:
+        bunch = load_folder(tmp_path / sub)
+        assert detect_layout(tmp_path / sub) == "mimii"
+        assert bunch.target.tolist() == [target] and bunch.machine_type.tolist() == ["fan"]
+        assert bunch.attributes["snr_db"].tolist() == [snr]
 
 
 def test_empty_folder(tmp_path):
