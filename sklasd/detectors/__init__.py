@@ -6,12 +6,16 @@ from .autoencoder import AutoencoderDetector
 from .ensemble import WeightedEnsembleDetector
 from .hvae import HVAEDetector
 from .idcae import IDConditionedAE
+from .pooled import GaussianMixtureDetector, KNeighborsDetector, MahalanobisDetector
 from .wavenet import WaveNetPredictor
 
 __all__ = [
     "AutoencoderDetector",
+    "GaussianMixtureDetector",
     "HVAEDetector",
     "IDConditionedAE",
+    "KNeighborsDetector",
+    "MahalanobisDetector",
     "WaveNetPredictor",
     "WeightedEnsembleDetector",
 ]

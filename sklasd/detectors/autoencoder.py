@@ -1,10 +1,15 @@
 """Dense autoencoder on stacked log-mel frames (ToyADMOS / DCASE 2020 Task 2 baseline)."""
 import numbers
 
+import numpy as np
 import torch
+from sklearn.covariance import EmpiricalCovariance
 
 from ._base import BaseNeuralDetector
 from ..utils._sklearn_compat import Interval, StrOptions
+
+# Windows per forward pass when computing reconstruction-error vectors.
+_ERROR_BATCH = 8192
 
 _ACTIVATIONS = {
     "relu": torch.nn.ReLU,
@@ -53,6 +58,10 @@ class AutoencoderDetector(BaseNeuralDetector):
         Activation after every layer but the output.
     batch_norm : bool, default=True
         Batch normalization between every layer (but the output) and its activation.
+    score_mode : {"mse", "selective_mahalanobis"}, default="mse"
+        Window score: the reconstruction mean squared error, or the DCASE 2023-2025
+        baseline's "selective Mahalanobis" mode (Notes), which takes ``domain``
+        metadata at fit.
     max_epochs : int, default=100
         Training epochs.
     lr : float, default=1e-3
@@ -91,6 +100,12 @@ class AutoencoderDetector(BaseNeuralDetector):
         Column names of a 2-D DataFrame given to ``fit``.
     frame_score_mean_, frame_score_std_ : float
         Mean and standard deviation of the training window scores.
+    error_precisions_ : ndarray of shape (n_domains, n_features_in_, n_features_in_)
+        ``score_mode="selective_mahalanobis"`` only: inverse covariance of the
+        training windows' reconstruction-error vectors, per domain of
+        ``error_domains_``.
+    error_domains_ : ndarray of shape (n_domains,)
+        The sorted domains seen at fit (``array([None])`` without ``domain``).
     threshold_ : float
         Clip score above which a clip is predicted anomalous.
     offset_ : float
@@ -115,6 +130,17 @@ class AutoencoderDetector(BaseNeuralDetector):
     window array, i.e. the windows of the last clips; here 10 % of the clips are
     held out at random (seeded).
 
+    Selective Mahalanobis (``score_mode="selective_mahalanobis"``), the second
+    scoring mode of the DCASE 2023-2025 Task 2 baselines: after training, the
+    reconstruction-error vectors ``e = x - AE(x)`` of all training windows give one
+    covariance ``Sigma_d`` per domain ``d`` (from ``fit(X, domain=...)``; one
+    covariance without it). A window's score against ``d`` is ``e^T Sigma_d^-1 e``
+    (``e`` not centred, as in the baseline), a clip's score against ``d`` is the
+    ``aggregation`` of its windows' scores, and the clip score is the smaller
+    over the domains, so a clip needs no domain at scoring time. ``domain`` is
+    requested for ``fit`` under metadata routing (ignored by the ``"mse"`` mode).
+    The precision is a pseudo-inverse where the covariance is singular.
+
     Parameter settings of the published systems:
 
     - DCASE 2020 Task 2 baseline: the defaults, with 64 mels x 5 frames.
@@ -131,6 +157,10 @@ class AutoencoderDetector(BaseNeuralDetector):
        (papers/000_4f6d39300b472e36.txt).
     .. [2] DCASE 2020 Task 2 baseline, ``keras_model.py`` and ``baseline.yaml``,
        https://github.com/y-kawaguchi/dcase2020_task2_baseline
+    .. [3] N. Harada, D. Niizumi, Y. Ohishi, D. Takeuchi, M. Yasuda, "First-shot
+       anomaly detection for machine condition monitoring: a domain
+       generalization baseline", EUSIPCO 2023, section 3 (selective Mahalanobis);
+       code https://github.com/nttcslab/dcase2023_task2_baseline_ae
 
     Examples
     --------
@@ -152,10 +182,13 @@ class AutoencoderDetector(BaseNeuralDetector):
         "bottleneck": [Interval(numbers.Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_ACTIVATIONS))],
         "batch_norm": ["boolean"],
+        "score_mode": [StrOptions({"mse", "selective_mahalanobis"})],
     }
+    __metadata_request__fit = {"domain": True}
 
     def __init__(self, hidden_layer_sizes=(128, 128, 128, 128), bottleneck=8,
-                 activation="relu", batch_norm=True, *, max_epochs=100, lr=1e-3,
+                 activation="relu", batch_norm=True, score_mode="mse", *, max_epochs=100,
+                 lr=1e-3,
                  batch_size=512, optimizer=torch.optim.Adam, callbacks=None,
                  validation_fraction=0.1, windows_per_clip=None, aggregation="mean",
                  agg_window=94, threshold_quantile=0.9, device="cpu",
@@ -171,7 +204,61 @@ class AutoencoderDetector(BaseNeuralDetector):
         self.bottleneck = bottleneck
         self.activation = activation
         self.batch_norm = batch_norm
+        self.score_mode = score_mode
 
     def _build_module(self):
         return _dense_autoencoder(self.n_features_in_, self.hidden_layer_sizes,
                                   self.bottleneck, self.activation, self.batch_norm)
+
+    # --------------------------------------------------- selective Mahalanobis
+    def _check_metadata(self, metadata, n_clips, reset):
+        domain = metadata.get("domain")
+        if not reset or domain is None:
+            return {}
+        domain = np.asarray(domain)
+        if domain.shape != (n_clips,):
+            raise ValueError(f"domain must hold one label per clip, shape ({n_clips},); "
+                             f"got shape {domain.shape}.")
+        return {"domain": domain}
+
+    def _error_vectors(self, X):
+        """Reconstruction errors ``x - AE(x)`` of every window: float64, X's shape."""
+        module = self.net_.module_
+        module.eval()
+        flat = X.reshape(-1, X.shape[-1])
+        errors = np.empty(flat.shape, dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(flat), _ERROR_BATCH):
+                w = torch.from_numpy(flat[start:start + _ERROR_BATCH].astype(np.float32))
+                w = w.to(self.net_.device)
+                errors[start:start + len(w)] = (w - module(w)).double().cpu().numpy()
+        return errors.reshape(X.shape)
+
+    def _mahalanobis_windows(self, errors):
+        """``(n_domains, n_clips, n_windows)`` window scores ``e^T P_d e``."""
+        return np.stack([((errors @ precision) * errors).sum(axis=-1)
+                         for precision in self.error_precisions_])
+
+    def _fit_clip_scores(self, X, meta):
+        scores = super()._fit_clip_scores(X, meta)
+        if self.score_mode == "mse":
+            return scores
+        errors = self._error_vectors(X)
+        domain = meta.get("domain", np.full(len(X), None, dtype=object))
+        self.error_domains_ = np.unique(domain)
+        self.error_precisions_ = np.stack([
+            EmpiricalCovariance().fit(errors[domain == d].reshape(-1, X.shape[-1]))
+            .precision_ for d in self.error_domains_])
+        windows = self._mahalanobis_windows(errors).min(axis=0)
+        self.frame_score_mean_ = float(windows.mean())
+        self.frame_score_std_ = float(windows.std())
+        return self._mahalanobis_clip_scores(errors)
+
+    def _mahalanobis_clip_scores(self, errors):
+        per_domain = self._mahalanobis_windows(errors)
+        return np.min([self._aggregate(list(w)) for w in per_domain], axis=0)
+
+    def _clip_scores(self, X, meta):
+        if self.score_mode == "mse":
+            return super()._clip_scores(X, meta)
+        return self._mahalanobis_clip_scores(self._error_vectors(X))
