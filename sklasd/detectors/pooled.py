@@ -14,10 +14,11 @@ from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
-from ..utils._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+
 from ..base import AnomalyDetectorMixin
+from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["GaussianMixtureDetector", "KNeighborsDetector", "MahalanobisDetector"]
 
