@@ -16,7 +16,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-
 from ..base import AnomalyDetectorMixin
 from ..utils._sklearn_compat import Interval, StrOptions
 
