@@ -269,7 +269,7 @@ def cmd_fit(args, log):
 def cmd_score(args, log):
     import joblib
 
-    from sklasd.datasets._base import list_audio
+    from sklasd.datasets import list_audio
 
     models = joblib.load(args.model_file)
     if args.machine_type is None and len(models) > 1:
