@@ -241,11 +241,16 @@ class AutoencoderDetector(BaseNeuralDetector):
         if self.score_mode == "mse":
             return scores
         errors = self._error_vectors(X)
-        domain = meta.get("domain", np.full(len(X), None, dtype=object))
-        self.error_domains_ = np.unique(domain)
+        domain = meta.get("domain")
+        if domain is None:
+            self.error_domains_ = np.array([None], dtype=object)
+            groups = [errors]
+        else:
+            self.error_domains_ = np.unique(domain)
+            groups = [errors[domain == d] for d in self.error_domains_]
         self.error_precisions_ = np.stack([
-            EmpiricalCovariance().fit(errors[domain == d].reshape(-1, X.shape[-1]))
-            .precision_ for d in self.error_domains_])
+            EmpiricalCovariance().fit(e.reshape(-1, X.shape[-1])).precision_
+            for e in groups])
         windows = self._mahalanobis_windows(errors).min(axis=0)
         self.frame_score_mean_ = float(windows.mean())
         self.frame_score_std_ = float(windows.std())
