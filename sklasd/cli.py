@@ -148,9 +148,12 @@ def _staging(args):
     """The command's staging folder or file, opened by :func:`main` before any work.
 
     Its contents replace the output (``-o``) only when the command succeeds
-    (``sklasd._outputs``).
+    (``sklasd._outputs``). The progress line ends here, before results are printed.
     """
-    yield args.stage
+    try:
+        yield args.stage
+    finally:
+        PROGRESS.close()
 
 
 def _write_csv_rows(path, names, values):
@@ -444,7 +447,8 @@ def _check_device(device):
     import torch
 
     try:
-        kind = torch.device(device).type
+        parsed = torch.device(device)
+        kind = parsed.type
     except (RuntimeError, ValueError):
         raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, "
                          "cuda:1, mps, ...)") from None
@@ -453,6 +457,9 @@ def _check_device(device):
     if not available.get(kind, True):
         raise ValueError(f"--device {device!r}: no {kind} device is available on this "
                          f"machine (torch {torch.__version__}); use --device cpu")
+    if kind == "cuda" and (parsed.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {device!r}: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
 
 
 def _open_output(args):

@@ -3,10 +3,10 @@
 The signal cases run the command in a real child process (``python -m sklasd``).
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -232,12 +232,7 @@ def test_version_and_exit_statuses_in_help(capsys):
 
 
 def _copy(machine_folder, tmp_path):
-    folder = tmp_path / "motor"
-    for path in machine_folder.rglob("*.wav"):
-        target = folder / path.relative_to(machine_folder)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    return folder
+    return Path(shutil.copytree(machine_folder, tmp_path / "motor"))
 
 
 def test_skip_bad_skips_too_short_clips_and_score_lists_them(machine_folder, model_file,
