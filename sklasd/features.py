@@ -515,7 +515,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
 
 def _source_name(source, i):
-    return f"file {os.fspath(source)!r}" if _is_path(source) else f"sample {i}"
+    # str(): a numpy string's repr would be np.str_('...')
+    return f"file {str(os.fspath(source))!r}" if _is_path(source) else f"sample {i}"
 
 
 def _ragged_as_one(estimator, X):
