@@ -9,6 +9,7 @@ training SNRs as several strengths of denoising.
 """
 import copy
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -535,6 +536,9 @@ class ComplexUNetDenoiser(TransformerMixin, BaseEstimator):
         """Validate waveforms; return a list of float32 1-D clips and the 2-D flag."""
         if _is_clip_list(X):
             clips, two_d = [np.asarray(x) for x in X], False
+        elif isinstance(X, (list, tuple)) and any(isinstance(x, (str, os.PathLike)) for x in X):
+            raise ValueError(f"{name} holds paths: the denoiser takes waveforms; decode the "
+                             "files first, e.g. sklasd.audio.load_many(paths, sr=16000)[0]")
         else:
             # scikit-learn's messages for sparse, complex, object and empty input
             arr = check_array(X, dtype=[np.float32, np.float64], ensure_all_finite=False,

@@ -182,6 +182,8 @@ def test_transform_names_the_bad_sample(denoiser):
         denoiser.transform([np.zeros(500), np.array([0.0, np.inf] * 300)])
     with pytest.raises(ValueError, match=r"\(n_clips, n_samples\)"):
         denoiser.transform(np.zeros((2, 3, 500)))
+    with pytest.raises(ValueError, match="paths"):
+        denoiser.transform(["a.wav", "b.wav"])
 
 
 def test_pickles(denoiser, tones, tmp_path):
