@@ -36,7 +36,11 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
     ],
-    extras_require={"tests": ["pytest>=7"]},
+    extras_require={
+        # the tests extra includes Dask so that CI runs the tests of sklasd.parallel
+        "tests": ["pytest>=7", "dask[distributed]>=2024.1"],
+        "dask": ["dask[distributed]>=2024.1"],
+    },
     entry_points={"console_scripts": ["sklasd=sklasd.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
