@@ -20,6 +20,7 @@ from sklasd.metrics import (
     official_score,
     partial_auc,
     pauc_scorer,
+    roc_auc_rows,
     section_scores,
 )
 from sklasd.model_selection import NormalOnlyKFold
@@ -321,6 +322,22 @@ def test_official_score_without_domain_uses_auc_and_pauc():
 def test_official_score_rejects_other_frames():
     with pytest.raises(ValueError, match="anomaly_report"):
         official_score(pd.DataFrame({"AUC": [0.5], "pAUC": [0.5]}))
+
+
+def test_roc_auc_rows_match_sklearn_with_ties():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 30)
+    scores = rng.integers(0, 6, size=(20, 30)).astype(float)  # many ties
+    auc, pauc = roc_auc_rows(scores, y, 0.1)
+    np.testing.assert_allclose(auc, [roc_auc_score(y, s) for s in scores])
+    np.testing.assert_allclose(pauc, [roc_auc_score(y, s, max_fpr=0.1) for s in scores])
+
+
+def test_roc_auc_rows_rejects_one_class_and_bad_shapes():
+    with pytest.raises(ValueError, match="both classes"):
+        roc_auc_rows(np.zeros((2, 3)), [0, 0, 0])
+    with pytest.raises(ValueError, match="shape"):
+        roc_auc_rows(np.zeros((2, 4)), [0, 1, 0])
 
 
 # --- scorers --------------------------------------------------------------------
