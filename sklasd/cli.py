@@ -301,8 +301,7 @@ def _save_plots(stage, machine_type, frame, scores, threshold):
         ax = plot_roc(y, scores, groups=frame["machine_id"].to_numpy(), max_fpr=0.1)
         ax.set_title(f"ROC: {machine_type}")
         ax.figure.savefig(stage / f"roc_{machine_type}.png", dpi=100)
-    ax = plot_score_histogram(np.where(y == -1, 0, y) if (y == -1).all() else y, scores,
-                              threshold=threshold)
+    ax = plot_score_histogram(y, scores, threshold=threshold)
     ax.set_title(f"Anomaly scores: {machine_type}")
     ax.figure.savefig(stage / f"score_histogram_{machine_type}.png", dpi=100)
     plt.close("all")
