@@ -265,3 +265,16 @@ def test_run_on_a_folder_in_no_layout(mimii_noise, tmp_path):
     assert len(results) == 42 and (results.target == -1).all()
     assert np.isfinite(results.anomaly_score).all()
     assert (out / "anomaly_score_VAD_noise_id_00.csv").exists()
+
+
+@pytest.mark.parametrize("machine_id, filename, expected", [
+    ("id_05", "/d/fan/test/id_05_00000000.wav", "fan_id_05"),  # DCASE 2020
+    ("section_00", "/d/fan/test/section_00_0000.wav", "fan_section_00_test"),  # 2022+
+    ("section_03", "/d/fan/source_test/section_03_source_test_0000.wav",
+     "fan_section_03_source_test"),  # DCASE 2021's per-domain test folders
+    ("", "/d/fan/rec.wav", "fan"),
+])
+def test_result_file_names_are_the_evaluators(machine_id, filename, expected):
+    from sklasd.cli import result_suffix
+
+    assert result_suffix("fan", machine_id, filename) == expected
