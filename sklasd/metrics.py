@@ -418,8 +418,12 @@ def _report_note(notes, y_true):
     """Why a section row lacks scores, in one line ("" when it has them all)."""
     if not notes:
         return ""
-    if (y_true == -1).all():
+    n_normal, n_anomalous = int(np.sum(y_true == 0)), int(np.sum(y_true == 1))
+    if not n_normal and not n_anomalous:
         return "no labels: scores only, no AUC"
+    if not n_normal or not n_anomalous:
+        return (f"one class only ({n_normal} normal, {n_anomalous} anomalous clips): "
+                "counts only, no AUC")
     return "; ".join(notes)
 
 
