@@ -129,20 +129,6 @@ def partial_auc(y_true, y_score, *, max_fpr=0.1):
     return _auc(y_true, y_score, "y_true", max_fpr=max_fpr)
 
 
-def _section_scores(y_true, y_score, domain, max_fpr, notes=None):
-    """The scores of one section; with a ``notes`` list, a score that its clips do
-    not allow (one class only) is NaN and its reason is appended to ``notes``."""
-    def auc(mask, group, max_fpr=None):
-        try:
-            return _auc(y_true[mask], y_score[mask], group, max_fpr=max_fpr)
-        except ValueError as exc:
-            if notes is None:
-                raise
-            notes.append(str(exc))
-            return np.nan
-
-    labelled = y_true != -1
-    scores = {"AUC": auc(labelled, "all clips")}
 def _partial_area(fpr, tpr, max_fpr):
     """Area under each row's ROC polyline for false-positive rates in [0, max_fpr]."""
     f0, f1, t0, t1 = fpr[:, :-1], fpr[:, 1:], tpr[:, :-1], tpr[:, 1:]
@@ -226,8 +212,20 @@ def roc_auc_rows(scores, y, max_fpr=0.1):
     return auc, 0.5 * (1 + (area - min_area) / (max_area - min_area))
 
 
-def _section_scores(y_true, y_score, domain, max_fpr):
-    scores = {"AUC": _auc(y_true, y_score, "all clips")}
+def _section_scores(y_true, y_score, domain, max_fpr, notes=None):
+    """The scores of one section; with a ``notes`` list, a score that its clips do
+    not allow (one class only) is NaN and its reason is appended to ``notes``."""
+    def auc(mask, group, max_fpr=None):
+        try:
+            return _auc(y_true[mask], y_score[mask], group, max_fpr=max_fpr)
+        except ValueError as exc:
+            if notes is None:
+                raise
+            notes.append(str(exc))
+            return np.nan
+
+    labelled = y_true != -1
+    scores = {"AUC": auc(labelled, "all clips")}
     if domain is not None:
         for name in DOMAINS:
             scores[f"AUC ({name})"] = auc(
