@@ -107,7 +107,7 @@ def _load_inputs(items):
                                                       "machine_id", "split", "domain")})
 
 
-def _screen(data, skip_bad, log, model_name=None):
+def _screen(data, skip_bad, log, model=None):
     """Positions of the clips to use and the skipped files with their reasons.
 
     Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
@@ -117,14 +117,13 @@ def _screen(data, skip_bad, log, model_name=None):
     """
     if not skip_bad or not isinstance(data[0], str):
         return np.arange(len(data)), []
-    first = (make_model(model_name) if isinstance(model_name, str) or model_name is None
-             else model_name)[0]
-    frame_rate = {"sr": getattr(first, "sr", None),
-                  "min_samples": getattr(first, "n_fft", 1)}
+    # ``model``: a --model name or a fitted pipeline; its feature step sets the needs
+    first = (make_model(model) if model is None or isinstance(model, str) else model)[0]
+    needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
     kept, skipped = [], []
     for i, path in enumerate(data):
         try:
-            load_audio(path, **frame_rate)
+            load_audio(path, **needs)
         except AudioError as exc:
             warnings.warn(f"skipped: {exc}", stacklevel=2)
             skipped.append((path, str(exc)))
