@@ -76,7 +76,8 @@ def run_sklasd(folder, out, epochs, scheduler=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     starts = {}
     start = time.perf_counter()
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=env)
     for line in process.stderr:
         match = re.search(r"\[(\w+)\] fitting on", line)
         if match:
