@@ -15,12 +15,13 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from threadpoolctl import threadpool_limits
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from sklasd._ragged import is_ragged, per_shape, shape_groups
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float
 
 from .utils._sklearn_compat import Interval, StrOptions
+from .utils._validation import check_spectrograms as _check_spectrograms
 
 __all__ = ["LogMelTransformer", "FrameStacker", "SpectrogramScaler", "TemporalPooling",
            "gwrp_weights"]
@@ -514,32 +515,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
 
 def _source_name(source, i):
-    return f"file {os.fspath(source)!r}" if _is_path(source) else f"sample {i}"
-
-
-def _check_spectrograms(estimator, X, reset):
-    """Validate ``X`` as float32 spectrograms ``(n_clips, n_mels, n_frames)``.
-
-    scikit-learn's ``validate_data`` does the generic checks (sparse, complex,
-    empty, ``n_features_in_``, which is ``n_mels`` for 3-D input); a 2-D
-    ``(n_clips, n_features)`` input becomes ``(n_clips, 1, n_features)``.
-    """
-    name = type(estimator).__name__
-    X = np.asarray(X) if isinstance(X, list) else X
-    if getattr(X, "ndim", 3) > 3:
-        raise ValueError(
-            f"{name} expects spectrograms of shape (n_clips, n_mels, n_frames), "
-            f"got shape {X.shape}"
-        )
-    X = validate_data(
-        estimator, X, reset=reset, allow_nd=True, dtype=np.float32,
-        ensure_all_finite=False, ensure_min_features=1,
-    )
-    finite = np.isfinite(X).reshape(len(X), -1).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{name}: sample {bad} holds NaN or inf")
-    return X[:, np.newaxis, :] if X.ndim == 2 else X
+    # str(): a numpy string's repr would be np.str_('...')
+    return f"file {str(os.fspath(source))!r}" if _is_path(source) else f"sample {i}"
 
 
 def _ragged_as_one(estimator, X):

@@ -18,6 +18,9 @@ from .utils._routing import (
     requested_metadata,
     routing_enabled,
 )
+# Shared with model_selection and the ensemble; private names kept here.
+from .utils._validation import check_labels as _check_labels
+from .utils._validation import first_bad as _first_bad
 
 __all__ = [
     "partial_auc",
@@ -36,28 +39,6 @@ COUNT_COLUMNS = ("n_normal", "n_anomalous", "n_unlabeled")
 # Metadata of DESIGN.md section 5: a scorer forwards it to the detector, never to
 # the score function.
 DETECTOR_METADATA = ("machine_id", "domain")
-
-
-def _first_bad(values, bad):
-    """``"[i] = value"`` text of the first bad entry, numpy scalars as Python."""
-    value = values[bad[0]]
-    if isinstance(value, np.generic):
-        value = value.item()
-    return f"[{bad[0]}] = {value!r}"
-
-
-def _check_labels(y, name="y_true", allow_unlabeled=False):
-    """Return `y` as a 1-D int array of 0 (normal) / 1 (anomalous) [/ -1 (unlabeled)]."""
-    y = column_or_1d(y)
-    allowed = (0, 1, -1) if allow_unlabeled else (0, 1)
-    bad = np.flatnonzero(~np.isin(y, allowed))
-    if bad.size:
-        unlabeled = " or -1 (unlabeled)" if allow_unlabeled else ""
-        raise ValueError(
-            f"{name} must be 1 (anomalous) or 0 (normal){unlabeled}; got {name}"
-            f"{_first_bad(y, bad)}."
-        )
-    return y.astype(int)
 
 
 def _check_same_length(y_true, **arrays):

@@ -12,7 +12,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .metrics import _check_labels
+from .utils._validation import check_labels
 
 __all__ = ["NormalOnlyKFold", "normal_train_test_split"]
 
@@ -175,7 +175,7 @@ class NormalOnlyKFold(BaseCrossValidator):
                 "NormalOnlyKFold.split needs y (1 = anomalous, 0 = normal) to keep "
                 "anomalous clips out of the training folds."
             )
-        y = _check_labels(y, name="y")
+        y = check_labels(y, name="y")
         check_consistent_length(X, y, groups)
         groups = _check_groups(groups, len(y))
         _check_normal_counts(
@@ -259,7 +259,7 @@ def normal_train_test_split(y, *, groups=None, train_size=0.5, random_state=None
     """
     if not isinstance(train_size, numbers.Real) or not 0 < train_size < 1:
         raise ValueError(f"train_size must be a float in (0, 1); got {train_size!r}.")
-    y = _check_labels(y, name="y")
+    y = check_labels(y, name="y")
     check_consistent_length(y, groups)
     groups = _check_groups(groups, len(y))
     _check_normal_counts(y, groups, 1, "at least one is needed for training.")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from sklearn.base import TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from sklasd._torch import batch_bounds
+from sklasd._skorch import batch_bounds
 
 from ._base import BaseNeuralClassifier
 from ..utils._sklearn_compat import Interval, StrOptions

@@ -58,6 +58,18 @@ def list_audio(data_dir):
     ------
     ValueError
         If the folder does not exist or holds no audio file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import soundfile as sf
+    >>> from sklasd.datasets import list_audio
+    >>> folder = tempfile.mkdtemp()
+    >>> sf.write(f"{folder}/b.wav", np.zeros(160), 16000)
+    >>> sf.write(f"{folder}/a.wav", np.zeros(160), 16000)
+    >>> [path.name for path in list_audio(folder)[1]]
+    ['a.wav', 'b.wav']
     """
     root = check_folder(data_dir)
     paths = sorted(

@@ -14,12 +14,11 @@ from skorch import NeuralNet
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.base import AnomalyDetectorMixin
 from sklasd._ragged import ragged_fit, ragged_scores
-from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
+from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
 
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -27,7 +26,7 @@ AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
 
 # Units (windows) per forward pass when scoring: whole clips are batched together
 # up to this many windows (a 10 s DCASE clip has 309).
-_SCORE_UNITS = 8192
+SCORE_UNITS = 8192
 
 
 class WindowMSE(torch.nn.Module):
@@ -131,7 +130,7 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
     return np.array([reduce(s) for s in frame_scores], dtype=np.float64)
 
 
-class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
+class BaseNeuralDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimator):
     """Base of the skorch-trained detectors that score windows of clips.
 
     Not used directly: subclasses supply the network (``_build_module``) and, where
@@ -334,10 +333,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
                 f"fit needs at least 2 windows; got 1 sample of shape {X.shape}."
             )
         meta = self._check_metadata(metadata, X.shape[0], reset=True)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        with torch.random.fork_rng(devices=[] if str(self.device) == "cpu" else None):
-            torch.manual_seed(seed)
+        with seeded(self.random_state, self.device) as rng:
             self.net_ = self._train(X, meta, rng)
         self._fit_threshold(self._fit_clip_scores(X, meta))
         return self
@@ -410,7 +406,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
 
     def _frame_scores(self, X, meta):
         n_units = self._n_units(X)
-        clips_per_batch = max(1, _SCORE_UNITS // n_units)
+        clips_per_batch = max(1, SCORE_UNITS // n_units)
         self.net_.criterion_.train(False)
         scores = []
         with torch.inference_mode():
@@ -448,18 +444,9 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         return self._clip_scores(X, self._check_metadata(metadata, X.shape[0], False))
 
-    # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be self.__dict__ itself
-        net = state.get("net_")
-        if net is not None and str(net.device) != "cpu":
-            state["net_"] = net_to_cpu(net)
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
         return tags
 
 

@@ -17,7 +17,6 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import AnomalyDetectorMixin
-from ..metrics import _check_labels
 from ..model_selection import NormalOnlyKFold, normal_train_test_split
 from ..utils._routing import (
     ANOMALY_SCORE_REQUEST,
@@ -32,6 +31,7 @@ from ..utils._sklearn_compat import (
     _num_samples,
     _safe_indexing,
 )
+from ..utils._validation import check_labels
 
 # Weight vectors whose objectives tie with the best within this tolerance tie.
 _TIE_TOL = 1e-12
@@ -409,7 +409,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         routed = self._route("fit", metadata)
         if self.weights is not None or y is None:
             y = np.zeros(n, dtype=int)  # unsupervised: y is ignored (DESIGN.md section 3)
-        y = _check_labels(y, name="y")
+        y = check_labels(y, name="y")
         if len(y) != n:
             raise ValueError(f"y has {len(y)} entries but X has {n} clips.")
         if self.weights is None:

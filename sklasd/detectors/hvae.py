@@ -4,7 +4,7 @@ import numbers
 import torch
 
 from ._base import BaseNeuralDetector
-from ._torch import dense_blocks, positive
+from ._layers import dense_blocks, positive
 from ..utils._sklearn_compat import Interval
 
 

@@ -8,7 +8,7 @@ from skorch.callbacks import LRScheduler
 from torch.nn import functional as F
 
 from ._base import BaseNeuralDetector, WindowMSE
-from ._torch import dense_blocks
+from ._layers import dense_blocks
 from ..utils._sklearn_compat import Interval, StrOptions
 
 # Width of the hidden layer of the conditioning networks H_gamma, H_beta (Table 2).

@@ -7,9 +7,10 @@ import scipy.linalg
 import torch
 from torch.nn import functional as F
 
-from ..features import SpectrogramScaler, _check_spectrograms
-from ._base import _SCORE_UNITS, BaseNeuralDetector
+from ..features import SpectrogramScaler
+from ._base import SCORE_UNITS, BaseNeuralDetector
 from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._validation import check_spectrograms
 
 SCORINGS = ("percentile", "gaussian")
 COVARIANCES = ("full", "diag", "identity")
@@ -335,7 +336,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     # ------------------------------------------------------ input and units
     def _validate_X(self, X, reset):
         """Validate spectrograms ``(n_clips, n_mels, n_frames)``; fit the scaler at fit."""
-        X = _check_spectrograms(self, X, reset=reset)
+        X = check_spectrograms(self, X, reset=reset)
         n_mels, n_frames = X.shape[1:]
         rf = receptive_field(self.n_blocks, self.kernel_size)
         if reset:
@@ -396,7 +397,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     # --------------------------------------------------------------- scoring
     def _predictions(self, X):
         """Yield ``(prediction, target)`` of batches of whole clips, ``(b, n_mels, T - R)``."""
-        per_batch = max(1, _SCORE_UNITS // X.shape[2])
+        per_batch = max(1, SCORE_UNITS // X.shape[2])
         for c0 in range(0, X.shape[0], per_batch):
             S = self._standardize(X[c0:c0 + per_batch])
             x = torch.from_numpy(np.ascontiguousarray(S[..., :-1]))
