@@ -154,3 +154,30 @@ def test_gridsearch_under_dask_backend_equals_sequential(client, dcase2020_lite)
         np.testing.assert_array_equal(on_dask.cv_results_[key], sequential.cv_results_[key])
     np.testing.assert_array_equal(folds, [sequential.cv_results_[f"split{k}_test_score"][0]
                                           for k in range(3)])
+
+
+def test_run_on_dask_equals_local_run(client, dcase2020_lite, tmp_path):
+    import sklasd.parallel
+    from sklasd.cli import load_models, main
+
+    options = [str(dcase2020_lite), "--epochs", "1", "--quiet"]
+    with limit_threads(1):  # as a worker task: torch's sums depend on the thread count
+        assert main(["run", *options, "--out", str(tmp_path / "local")]) == 0
+    # the workers score in chunks of 2 clips
+    client.run(setattr, sklasd.parallel, "CHUNK_SIZE", 2)
+    try:
+        assert main(["run", *options, "--out", str(tmp_path / "dask"),
+                     "--scheduler", client.scheduler.address]) == 0
+    finally:
+        client.run(setattr, sklasd.parallel, "CHUNK_SIZE", sklasd.parallel.CHUNK_SIZE)
+    local = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir())
+    assert "metrics.csv" in local and "anomaly_score_slider_id_00.csv" in local
+    for name in local:
+        if name.endswith(".joblib"):
+            a, b = (load_models(tmp_path / d / name) for d in ("local", "dask"))
+            assert [m[-1].threshold_ for m in a.values()] == \
+                [m[-1].threshold_ for m in b.values()]
+        else:  # csv and png files byte for byte
+            assert (tmp_path / "local" / name).read_bytes() == \
+                (tmp_path / "dask" / name).read_bytes(), name
