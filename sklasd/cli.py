@@ -5,7 +5,8 @@ layout the loaders recognise (or in built-in synthetic data when no folder is gi
 fit the default pipeline on the normal training clips, score the test clips, and write
 DCASE-style result files, a metrics table, plots and the fitted pipelines
 (DESIGN.md sections 8 and 9). ``sklasd fit`` / ``sklasd score`` train a model on a
-folder and score new recordings with it.
+folder and score new recordings with it. ``sklasd run --scheduler`` fits the machine
+types on a Dask cluster and scores there in chunks (sklasd.parallel).
 
 Bad input (a folder with no audio, a corrupt or empty file, an unusable rate) is one
 line on stderr and exit status 2; with ``--skip-bad`` the file is skipped with a

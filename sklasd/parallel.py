@@ -189,8 +189,9 @@ def map_machine_types(func, items, scheduler=None, log=None):
         ``None`` runs the items one after the other in this process; otherwise as
         :func:`connect` takes it.
     log : callable or None, default=None
-        Receives the progress messages; on Dask, a task's messages are replayed
-        when its result is given back. ``None`` drops them.
+        Receives the progress messages; on Dask, one line names the cluster, and a
+        task's messages are replayed when its result is given back. ``None`` drops
+        them.
 
     Yields
     ------

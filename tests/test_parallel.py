@@ -95,7 +95,8 @@ def test_map_machine_types_on_dask_replays_logs_in_order(client):
     messages = []
     results = list(map_machine_types(tagged, [3, 5], client.scheduler.address,
                                      log=messages.append))
-    assert messages == ["ran 3", "ran 5"]
+    assert messages[0].startswith("Dask: 2 machine type(s) on 2 worker(s) at tcp://")
+    assert messages[1:] == ["ran 3", "ran 5"]
     assert [r[0] for r in results] == [3, 5]
     # the chunks ran as Dask tasks and came back joined in order, tuple kept
     np.testing.assert_array_equal(results[1][1][0], [0, 2, 4, 6, 8])
@@ -181,3 +182,32 @@ def test_run_on_dask_equals_local_run(client, dcase2020_lite, tmp_path):
         else:  # csv and png files byte for byte
             assert (tmp_path / "local" / name).read_bytes() == \
                 (tmp_path / "dask" / name).read_bytes(), name
+
+
+def test_bad_file_on_a_worker_is_one_line_exit_2(client, tmp_path, capsys):
+    import soundfile as sf
+
+    from sklasd.cli import main
+    from sklasd.datasets import make_machine_sounds
+
+    bunch = make_machine_sounds(n_normal=6, n_anomalous=2, duration=1.0, random_state=0)
+    for name, y in zip(bunch.filenames, bunch.data):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / name, y, bunch.sr)
+    bad = tmp_path / "motor" / "test" / "normal_id_00_00000099.wav"
+    bad.write_bytes(b"RIFF....WAVEgarbage")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "motor"), "--out", str(out), "--model", "knn",
+                 "--scheduler", client.scheduler.address]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert bad.name in err[-1] and err[-1].startswith("sklasd: error:")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_scheduler_is_a_usage_error(capsys):
+    from sklasd.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--scheduler", "local:0"])
+    assert exit_.value.code == 2
+    assert "positive number of workers" in capsys.readouterr().err
