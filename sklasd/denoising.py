@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
+from sklasd._skorch import batch_bounds, make_batch_net, net_to_cpu
 
 # encoder kernel (frequency, time) and stride of every level
 _KERNEL, _STRIDE = (5, 3), (2, 2)
