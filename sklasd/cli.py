@@ -5,7 +5,8 @@ layout the loaders recognise (or in built-in synthetic data when no folder is gi
 fit the default pipeline on the normal training clips, score the test clips, and write
 DCASE-style result files, a metrics table, plots and the fitted pipelines
 (DESIGN.md sections 8 and 9). ``sklasd fit`` / ``sklasd score`` train a model on a
-folder and score new recordings with it.
+folder and score new recordings with it. ``sklasd run --scheduler`` fits the machine
+types on a Dask cluster and scores there in chunks (sklasd.parallel).
 
 Bad input (a folder with no audio, a corrupt or empty file, an unusable rate) is one
 line on stderr and exit status 2; with ``--skip-bad`` the file is skipped with a
@@ -20,6 +21,7 @@ or trust.
 
 import argparse
 import contextlib
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -34,6 +36,7 @@ from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
+from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
 
 __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
 
@@ -335,7 +338,9 @@ def _run_type(args, machine_type, frame, data, log):
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"]
     _routed(model, "fit", data[train], ids.loc[train].to_numpy())
-    scores, decisions = _score_and_label(model, data[test], ids.loc[test].to_numpy())
+    # in chunks of clips on the workers under --scheduler, one call otherwise
+    scores, decisions = map_chunks(_score_and_label, model, data[test],
+                                   ids.loc[test].to_numpy())
     return model, test_frame, scores, decisions, how
 
 
@@ -348,6 +353,21 @@ def _group_notes(report, results):
     return ["; ".join(t for t in pair if t) for pair in zip(notes, extra)]
 
 
+def _fit_type(args, item, log):
+    """``_run_type`` on one machine type's rows and clips, its warnings logged as notes.
+
+    Under ``--scheduler`` it runs on a Dask worker (sklasd.parallel).
+    """
+    machine_type, rows, data = item
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _run_type(args, machine_type, rows, data, log)
+    # one line per distinct warning (e.g. too few clips for a gamma fit)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log(f"[{machine_type}] note: {message}")
+    return result
+
+
 def cmd_run(args, log):
     from sklasd.metrics import anomaly_report
 
@@ -358,14 +378,12 @@ def cmd_run(args, log):
     tested, training = [], {}
     PROGRESS.plan(frame["machine_type"].nunique())
     with _staging(args) as stage:
-        for machine_type, rows in frame.groupby("machine_type", sort=True):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                model, test_frame, scores, decisions, how = _run_type(
-                    args, machine_type, rows, data, log)
-            # one line per distinct warning (e.g. too few clips for a gamma fit)
-            for message in dict.fromkeys(str(w.message) for w in caught):
-                log(f"[{machine_type}] note: {message}")
+        items = [(machine_type, rows.reset_index(drop=True), data[rows.index.to_numpy()])
+                 for machine_type, rows in frame.groupby("machine_type", sort=True)]
+        fitted = map_machine_types(functools.partial(_fit_type, args), items,
+                                   args.scheduler, log)
+        for (machine_type, _, _), (model, test_frame, scores, decisions, how) in zip(
+                items, fitted):
             _write_type_results(stage, machine_type, test_frame, scores, decisions)
             _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
             save_models({machine_type: model}, stage / f"model_{machine_type}.joblib")
@@ -566,6 +584,13 @@ def _subparser(sub, name, help):
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _scheduler(text):
+    try:
+        return check_scheduler(text)
+    except (ValueError, ImportError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser():
     """The argument parser of the ``sklasd`` command."""
     parser = argparse.ArgumentParser(
@@ -587,6 +612,10 @@ def build_parser():
     run.add_argument("--min-train-clips", type=_positive_int, default=10,
                      help="an ID with fewer normal training clips also trains on "
                           "--train-fraction of its other normal clips (default: 10)")
+    run.add_argument("--scheduler", default=None, type=_scheduler, metavar="ADDRESS",
+                     help="run on Dask (sklasd[dask]): a scheduler address or scheduler "
+                          "file, or local[:N] for a LocalCluster of N workers; the workers "
+                          "read the files, so DATA_DIR must be at the same path on them")
     _common(run)
     run.set_defaults(func=cmd_run, output_kind="folder", output_attr="out")
 
