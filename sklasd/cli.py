@@ -670,8 +670,10 @@ def _check_device(device):
 def _open_output(args):
     """Open the command's output before any work (sklasd._outputs): staging, lock."""
     path = getattr(args, args.output_attr)
-    inputs = [getattr(args, name) for name in ("data_dir", "train_dir", "test_dir",
-                                                "model_file") if getattr(args, name, None)]
+    inputs = []
+    for name in ("data_dir", "train_dir", "test_dir", "model_file"):
+        given = getattr(args, name, None) or []
+        inputs += [given] if isinstance(given, str) else list(given)  # nargs="+" lists
     if path == "-":
         if args.command != "score":
             raise ValueError(f"-o -: `sklasd {args.command}` writes files; only "
