@@ -1,4 +1,4 @@
-"""Every ``sklasd run --model`` pipeline, and PyOD's AudioAE, on the real folders and generated sounds.
+"""Every ``sklasd run --model`` pipeline and PyOD's AudioAE on the real folders and generated sounds.
 
 Prints, in one run, one row per (data set, pipeline): AUC, pAUC (max_fpr 0.1),
 AUC (source) and AUC (target) where the data have domains, the official score
@@ -35,6 +35,7 @@ half A score half B and vice versa. The standardisation statistics are the
 members' scores on the training clips plus the normal clips of the searching half.
 
 Usage: python benchmarks/bench_detectors.py [--quick] [--models gmm knn ...]
+[--sets valve slider mimii generated] [--no-pyod]
 (``--quick`` trains the neural pipelines and AudioAE for 5 epochs instead of 100
 and 40; the pooled pipelines have no epochs.)
 """
@@ -219,6 +220,9 @@ def main():
     parser.add_argument("--models", nargs="*", default=list(MODELS),
                         help="pipelines of sklasd.models.MODELS to run (default: all)")
     parser.add_argument("--no-pyod", action="store_true", help="leave out PyOD's AudioAE")
+    parser.add_argument("--sets", nargs="*", default=["valve", "slider", "mimii", "generated"],
+                        help="data sets to run: valve, slider, mimii (or mimii/slider, "
+                        "mimii/valve), generated (default: all but the two mimii halves)")
     args = parser.parse_args()
     torch.set_num_threads(N_JOBS)
     sklearn.set_config(enable_metadata_routing=True)
@@ -235,16 +239,21 @@ def main():
             import pyod.models.audio_ae  # noqa: F401
         except ImportError as exc:
             pyod_note = f"left out: PyOD's AudioAE cannot be imported ({exc})"
-    sets = [valve_set(), slider_set(), *mimii_sets(), generated_set()]
+    makers = {"valve": lambda: [valve_set()], "slider": lambda: [slider_set()],
+              "mimii": lambda: list(mimii_sets()), "generated": lambda: [generated_set()],
+              "mimii/slider": lambda: [s for s in mimii_sets() if s[0] == "mimii/slider"],
+              "mimii/valve": lambda: [s for s in mimii_sets() if s[0] == "mimii/valve"]}
+    sets = [s for name in args.sets for s in makers[name]()]
     rows = []
     for data, frame, folds in sets:
         print(f"{data}: {len(folds)} fold(s), training clips per fold "
               f"{[len(tr) for tr, _ in folds]}, test clips {sum(len(te) for _, te in folds)}",
               flush=True)
-        runs = [(m, lambda f, tr, te, m=m: run_sklasd(m, f, tr, te, epochs))
-                for m in args.models]
+        runs = []
         if pyod_note is None:
             runs.append(("PyOD AudioAE", lambda f, tr, te: run_pyod(f, tr, te, pyod_epochs)))
+        runs += [(m, lambda f, tr, te, m=m: run_sklasd(m, f, tr, te, epochs))
+                 for m in args.models]
         runs.append(("log-mel", run_logmel))  # last: the files are in the page cache
         for method, run in runs:
             try:
@@ -253,9 +262,8 @@ def main():
                 print(f"note: {data} {method} failed: {type(exc).__name__}: {exc}")
                 continue
             rows.append(row(data, method, frame, test, scores, fit_s, rate))
-            if scores is not None:
-                print(f"  {method}: AUC {rows[-1]['AUC']:.3f} official "
-                      f"{rows[-1]['official']:.3f}", flush=True)
+            print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in rows[-1].items()), flush=True)
         members = [m for m in ("gmm", "knn", "mahalanobis") if m in FITTED]
         if data == "valve" and len(members) > 1:
             (train, test), = folds

@@ -108,11 +108,11 @@ class _PooledDetector(AnomalyDetectorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``X`` is not 2-D, holds NaN or infinity, has fewer than 2 clips, or
+            If ``X`` is not 2-D, holds NaN or infinity, has no clip, or
             ``domain`` is not one label per clip.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=np.float64)
         if domain is None:
             self.domains_ = np.array([None], dtype=object)
             groups = [np.arange(len(X))]
