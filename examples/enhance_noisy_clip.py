@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
-from sklasd.classifiers.mask import (  # noqa: E402
+from sklasd.classifiers import (  # noqa: E402
     KIM2020_FEATURES, CNNFCClassifier, MaskEnhancer,
 )
 from sklasd.datasets import mix_at_snr  # noqa: E402

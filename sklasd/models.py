@@ -17,6 +17,15 @@ def _ae(common, logmel):
                          AutoencoderDetector(**common))
 
 
+def _ae_mahalanobis(common, logmel):
+    from sklasd.detectors import AutoencoderDetector
+    from sklasd.features import FrameStacker, LogMelTransformer
+    from sklasd.pipeline import make_pipeline
+
+    return make_pipeline(LogMelTransformer(n_mels=128, **logmel), FrameStacker(n_frames=5),
+                         AutoencoderDetector(score_mode="selective_mahalanobis", **common))
+
+
 def _hvae(common, logmel):
     from sklasd.detectors import HVAEDetector
     from sklasd.features import FrameStacker, LogMelTransformer
@@ -106,6 +115,9 @@ def _wavenet(common, logmel):
 MODELS = {
     "ae": ("DCASE 2020 Task 2 baseline: log-mel (64 mels) x 5 frames, dense autoencoder",
            _ae),
+    "ae_mahalanobis": ("DCASE 2023-2025 Task 2 baseline, selective Mahalanobis mode: log-mel "
+                       "(128 mels) x 5 frames, dense autoencoder, Mahalanobis distance of "
+                       "the reconstruction error", _ae_mahalanobis),
     "hvae": ("heteroskedastic VAE on log-mel (128 mels) x 5 frames (Daniluk et al., "
              "DCASE 2020 Task 2, section 2)", _hvae),
     "idcae": ("ID-conditioned AE on standardized log-mel (128 mels) x 10 frames, trained "
