@@ -36,7 +36,11 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
     ],
-    extras_require={"tests": ["pytest>=7"]},
+    extras_require={
+        "tests": ["pytest>=7"],
+        "docs": ["sphinx>=7", "sphinx-gallery>=0.16", "numpydoc>=1.6",
+                 "pydata-sphinx-theme>=0.15"],
+    },
     entry_points={"console_scripts": ["sklasd=sklasd.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -143,7 +143,18 @@ class _Augmentation(BaseEstimator):
         self.random_state = random_state
 
     def reset(self, seed=None):
-        """Restart the random stream from ``random_state`` (or ``seed`` if given)."""
+        """Restart the random stream from ``random_state`` (or ``seed`` if given).
+
+        Parameters
+        ----------
+        seed : int, RandomState instance or None, default=None
+            Replaces ``random_state`` as the seed when given.
+
+        Returns
+        -------
+        self : object
+            The augmentation, ready to draw from the start of its stream.
+        """
         self._validate_params()
         self._seed = seed if seed is not None else self.random_state
         self._generators = {}

@@ -755,6 +755,16 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Scale ``X``; returns a new float32 array of the same shape.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames), or list of (n_mels, n_frames_i)
+            Spectrograms.
+
+        Returns
+        -------
+        X_scaled : ndarray of the shape of ``X`` (list for a ragged list), float32
+            The scaled spectrograms.
+
         Raises
         ------
         ValueError

@@ -20,7 +20,7 @@ def _final_estimator_has(attr):
 
 
 class Pipeline(_skpipeline.Pipeline):
-    """scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
+    """A scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
 
     Everything else is :class:`sklearn.pipeline.Pipeline` unchanged; see its
     documentation for the parameters.

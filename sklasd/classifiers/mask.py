@@ -21,8 +21,9 @@ from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["CNNFCClassifier", "KIM2020_FEATURES", "MaskEnhancer", "dynamic_conv2d"]
 
-#: ``LogMelTransformer`` parameters of papers/004 section 4: 16 kHz, clips zero-padded
-#: (or cropped) to 4 s, Hamming window of 512 samples, hop 256, 40 mel bands. Follow it
+#: ``LogMelTransformer`` parameters of Kim et al. (Interspeech 2020), section 4.
+#:
+#: 16 kHz, clips zero-padded (or cropped) to 4 s, Hamming window of 512 samples, hop 256, 40 mel bands. Follow it
 #: with ``SpectrogramScaler(per="minmax")`` (the paper's per-clip min-max normalization).
 KIM2020_FEATURES = dict(sr=16000, n_fft=512, hop_length=256, window="hamming",
                         n_mels=40, duration=4.0, pad="constant")

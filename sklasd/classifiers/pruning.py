@@ -62,7 +62,7 @@ def sparsity_schedule(epoch, initial_sparsity=0.1, final_sparsity=0.8, begin_epo
 
 
 class PolynomialDecayPruning(Callback):
-    """skorch callback: per-layer magnitude pruning on a polynomial-decay schedule.
+    """Skorch callback: per-layer magnitude pruning on a polynomial-decay schedule.
 
     At the start of every pruning epoch of :func:`sparsity_schedule`, the weights
     (kernels) of every convolution and dense layer are masked so that the fraction
@@ -135,7 +135,18 @@ class PolynomialDecayPruning(Callback):
         return self
 
     def schedule(self, epoch):
-        """Target sparsity at ``epoch`` (:func:`sparsity_schedule`)."""
+        """Target sparsity at ``epoch`` (:func:`sparsity_schedule`).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index, from 0.
+
+        Returns
+        -------
+        sparsity : float
+            Fraction of each layer's weights that are zero after this epoch.
+        """
         return sparsity_schedule(epoch, self.initial_sparsity, self.final_sparsity,
                                  self.begin_epoch, self.frequency, self.n_prunings,
                                  self.power)

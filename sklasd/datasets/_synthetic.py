@@ -219,6 +219,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
         target : ndarray of int64, shape (n_clips,)
             1 = anomaly, 0 = normal.
         machine_type, machine_id, split : ndarray of str, shape (n_clips,)
+            The DCASE labels of each clip.
         domain : ndarray of str, shape (n_clips,)
             ``""``.
         attributes : DataFrame
@@ -227,6 +228,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
         frame : DataFrame
             All of the above as columns (without the waveforms).
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------

@@ -100,6 +100,7 @@ def load_toyadmos(data_dir, *, channel=None, return_X_y=False, as_frame=False):
         frame : DataFrame
             The above plus ``channel`` (int) and ``recording`` (``"IND"``/``"CNT"``).
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises
