@@ -20,6 +20,9 @@ import sklasd  # noqa: E402
 from api_reference import constant_names, write_api_reference  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The examples train tiny networks: one thread each avoids thread-synchronization
+# overhead that dominates on a loaded machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The examples read real recordings from $SKLASD_EXAMPLES_DATA when it is set; in a
 # checkout that sits beside the project's sample recordings, the build uses those.
 _SAMPLES = ROOT.parent / "shared" / "data"
@@ -125,7 +128,6 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"__init__\.py",
     "doc_module": ("sklasd",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"sklasd": None},
     "abort_on_example_error": True,
     "min_reported_time": 1,
     "download_all_examples": False,
