@@ -25,13 +25,14 @@ _LAZY = {
     "MahalanobisDetector": "sklasd.detectors",
     "PrunedCNNClassifier": "sklasd.classifiers",
     "MaskEnhancer": "sklasd.classifiers",
+    "ComplexUNetDenoiser": "sklasd.denoising",
     "Pipeline": "sklasd.pipeline",
     "make_pipeline": "sklasd.pipeline",
 }
 
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
-    "detectors", "classifiers", "plotting", "cli", "base", "models",
+    "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,8 +1,7 @@
 """Audio decoding, resampling and channel selection (soundfile + librosa).
 
 Every function here validates what it reads and raises :class:`AudioError`, a
-``ValueError`` whose message names the offending file or sample index (DESIGN.md
-section 9).
+``ValueError`` whose message names the offending file or sample index.
 """
 
 import os
@@ -27,8 +26,18 @@ class AudioError(ValueError):
 def _name(source):
     """How a message names a clip: its path, or ``sample <i>`` for in-memory data."""
     if isinstance(source, (str, os.PathLike)):
-        return f"file {os.fspath(source)!r}"
+        return f"file {str(os.fspath(source))!r}"  # not np.str_('...')
     return f"sample {source}"
+
+
+def _why_unreadable(path, exc):
+    """libsndfile says "System error." for a file it may not open: say why."""
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(path):
+        if not os.access(path, os.R_OK):
+            return "cannot be read: permission denied"
+    elif isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        return "cannot be read: no such file"
+    return f"cannot be decoded ({exc})"
 
 
 def check_signal(y, source, min_samples=1):
@@ -155,7 +164,7 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
     try:
         data, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
-        raise AudioError(f"{_name(path)}: cannot be decoded ({exc})") from exc
+        raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{_name(path)}: file holds no samples")
     if file_sr <= 0:

@@ -3,39 +3,44 @@
 ``sklasd run [DATA_DIR]`` is the main job: for each machine type in a folder of any
 layout the loaders recognise (or in built-in synthetic data when no folder is given),
 fit the default pipeline on the normal training clips, score the test clips, and write
-DCASE-style result files, a metrics table, plots and the fitted pipelines
-(DESIGN.md sections 8 and 9). ``sklasd fit`` / ``sklasd score`` train a model on a
-folder and score new recordings with it.
+DCASE-style result files, a metrics table, plots and the fitted pipelines.
+``sklasd fit`` / ``sklasd score`` train a model on a folder and score new recordings with it.
 
 Bad input (a folder with no audio, a corrupt or empty file, an unusable rate) is one
 line on stderr and exit status 2; with ``--skip-bad`` the file is skipped with a
 warning and listed. Outputs are written to a staging folder and moved into place only
-when everything succeeded, so a failed run leaves no partial files.
+when everything succeeded, so a failed, interrupted (exit status 130) or killed run
+leaves no partial files; an input is never overwritten, nor an existing output unless
+``--overwrite`` is given. Results go to stdout, messages to stderr.
+
+Model files hold pickles: **loading one runs code**, so use only model files you made
+or trust.
 """
 
 import argparse
 import contextlib
-import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sklasd import __version__
+from sklasd._interrupt import Interrupted, signals_interrupt
+from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
+from sklasd._modelfile import load_models, save_models
+from sklasd._outputs import output_file, output_folder
 from sklasd.audio import AudioError, load_audio
-
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 
-__all__ = ["main", "make_model", "MODELS"]
+__all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
 
 
 def _routed(model, method, X, machine_id):
     """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
 
-    The machine IDs travel as metadata (DESIGN.md section 5) to a detector that
+    The machine IDs travel as metadata to a detector that
     requests them (IDConditionedAE); the other models get none.
     """
     import sklearn
@@ -58,6 +63,7 @@ def _score_and_label(model, X, machine_id):
 
     The features are computed once and given to both methods of the final step.
     """
+    PROGRESS.phase("scoring")
     Xt = model[:-1].transform(X)
     labels = _routed(model[-1], "predict", Xt, machine_id)
     return _routed(model[-1], "anomaly_score", Xt, machine_id), (labels == -1).astype(int)
@@ -72,19 +78,24 @@ def _load(data_dir, seed):
     return load_folder(data_dir)
 
 
-def _screen(data, skip_bad, log):
+def _screen(data, skip_bad, log, model_name=None):
     """Positions of the clips to use and the skipped files with their reasons.
 
     Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
     and its AudioError names the bad file. With it, every file is decoded once first
-    so that bad ones can be dropped with a warning.
+    (at the rate of the model's first step, which must get one ``n_fft`` frame) so
+    that bad ones can be dropped with a warning.
     """
     if not skip_bad or not isinstance(data[0], str):
         return np.arange(len(data)), []
+    first = (make_model(model_name) if isinstance(model_name, str) or model_name is None
+             else model_name)[0]
+    frame_rate = {"sr": getattr(first, "sr", None),
+                  "min_samples": getattr(first, "n_fft", 1)}
     kept, skipped = [], []
     for i, path in enumerate(data):
         try:
-            load_audio(path)
+            load_audio(path, **frame_rate)
         except AudioError as exc:
             warnings.warn(f"skipped: {exc}", stacklevel=2)
             skipped.append((path, str(exc)))
@@ -92,6 +103,9 @@ def _screen(data, skip_bad, log):
         kept.append(i)
     if skipped:
         log(f"skipped {len(skipped)} bad file(s) (--skip-bad)")
+    if not kept:
+        raise ValueError(f"--skip-bad skipped all {len(skipped)} file(s): no usable "
+                         "clip is left")
     return np.asarray(kept, dtype=int), skipped
 
 
@@ -99,10 +113,10 @@ def _train_test(frame, train_fraction, min_train, seed):
     """Training and test positions for one machine type, and how each ID trained.
 
     An ID with at least ``min_train`` normal clips in its ``train`` split trains on
-    them and is scored on its other clips. An ID with fewer (most folders of
-    ``shared/data`` hold test clips only) also trains on a seeded ``train_fraction``
+    them and is scored on its other clips. An ID with fewer (many small sample
+    folders hold test clips only) also trains on a seeded ``train_fraction``
     of its other normal clips, per domain where the data has domains, and is scored
-    on the rest (issue 6; the note says so in the output and in metrics.csv).
+    on the rest (the note says so in the output and in metrics.csv).
     """
     from sklasd.model_selection import normal_train_test_split
 
@@ -130,17 +144,16 @@ def _train_test(frame, train_fraction, min_train, seed):
 
 # --- outputs --------------------------------------------------------------------
 @contextlib.contextmanager
-def _staging(out_dir):
-    """A temporary folder whose files move into ``out_dir`` only on success."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".sklasd-", dir=out_dir))
+def _staging(args):
+    """The command's staging folder or file, opened by :func:`main` before any work.
+
+    Its contents replace the output (``-o``) only when the command succeeds
+    (``sklasd._outputs``). The progress line ends here, before results are printed.
+    """
     try:
-        yield stage
-        for path in sorted(stage.iterdir()):
-            os.replace(path, out_dir / path.name)
+        yield args.stage
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        PROGRESS.close()
 
 
 def _write_csv_rows(path, names, values):
@@ -182,8 +195,7 @@ def _run_type(args, machine_type, frame, data, log):
     for machine_id, rule in how.items():
         log(f"[{machine_type}] {machine_id}: training on {rule}")
     log(f"[{machine_type}] fitting on {len(train)} normal clips, scoring {len(test)}")
-    model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
-                       device=args.device, verbose=int(not args.quiet), n_jobs=args.n_jobs)
+    model = _new_model(args, machine_type)
     test_frame = frame.loc[test].reset_index(drop=True)
     ids = frame["machine_id"]
     _routed(model, "fit", data[train], ids.loc[train].to_numpy())
@@ -192,16 +204,15 @@ def _run_type(args, machine_type, frame, data, log):
 
 
 def cmd_run(args, log):
-    import joblib
-
     from sklasd.metrics import anomaly_report
 
     bunch = _load(args.data_dir, args.seed)
-    kept, skipped = _screen(bunch.data, args.skip_bad, log)
+    kept, skipped = _screen(bunch.data, args.skip_bad, log, args.model)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     data = bunch.data[kept]
     tested, training = [], {}
-    with _staging(args.out) as stage:
+    PROGRESS.plan(frame["machine_type"].nunique())
+    with _staging(args) as stage:
         for machine_type, rows in frame.groupby("machine_type", sort=True):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -212,7 +223,7 @@ def cmd_run(args, log):
                 log(f"[{machine_type}] note: {message}")
             _write_type_results(stage, machine_type, test_frame, scores, decisions)
             _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
-            joblib.dump(model, stage / f"model_{machine_type}.joblib")
+            save_models({machine_type: model}, stage / f"model_{machine_type}.joblib")
             test_frame["anomaly_score"] = scores
             tested.append(test_frame)
             training.update({(machine_type, i): rule for i, rule in how.items()})
@@ -242,36 +253,56 @@ def _training_clips(bunch):
     return np.flatnonzero(is_train if is_train.any() else normal)
 
 
-def cmd_fit(args, log):
-    import joblib
+def _new_model(args, label):
+    """A fresh pipeline for ``label`` (a machine type), reporting its epochs to the
+    command's progress line and logger instead of skorch's table and bar."""
+    PROGRESS.begin(label)
+    model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
+                       device=args.device, verbose=0, n_jobs=args.n_jobs)
+    if "callbacks" in model[-1].get_params(deep=False):
+        from sklasd._epochs import EpochProgress
 
+        model[-1].set_params(callbacks=[*(model[-1].callbacks or []), EpochProgress()])
+    return model
+
+
+def cmd_fit(args, log):
     from sklasd.datasets import load_folder
 
     bunch = load_folder(args.train_dir)
-    kept, _ = _screen(bunch.data, args.skip_bad, log)
+    kept, _ = _screen(bunch.data, args.skip_bad, log, args.model)
     train = np.intersect1d(_training_clips(bunch), kept)
     types = sorted(set(bunch.machine_type[train]))
     models = {}
+    PROGRESS.plan(len(types))
     for machine_type in types:
         rows = train[bunch.machine_type[train] == machine_type]
         log(f"[{machine_type}] fitting on {len(rows)} normal clips")
-        model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
-                           device=args.device, verbose=int(not args.quiet),
-                           n_jobs=args.n_jobs)
+        model = _new_model(args, machine_type)
         models[machine_type] = _routed(model, "fit", bunch.data[rows],
                                        bunch.machine_id[rows])
-    with _staging(Path(args.output).resolve().parent) as stage:
-        joblib.dump(models, stage / Path(args.output).name)
+    with _staging(args) as stage:
+        save_models(models, stage)
     log(f"model for {', '.join(types)} written to {args.output}")
     return 0
 
 
+def _write_scores(stage, machine_type, machine_id, table):
+    """DCASE-style score and decision files of ``score``, or a table on stdout."""
+    if stage is None:
+        table.to_csv(sys.stdout, index=False)
+        return
+    suffix = machine_type if machine_id is None else f"{machine_type}_{machine_id}"
+    names = [Path(f).name for f in table["file"]]
+    _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, table["anomaly_score"])
+    _write_csv_rows(stage / f"decision_result_{suffix}.csv", names,
+                    table["decision_result"])
+
+
 def cmd_score(args, log):
-    import joblib
+    from sklasd.datasets import list_audio
 
-    from sklasd.datasets._base import list_audio
-
-    models = joblib.load(args.model_file)
+    models = load_models(args.model_file)
     if args.machine_type is None and len(models) > 1:
         raise ValueError(f"the model holds several machine types {sorted(models)}: "
                          "choose one with --machine-type")
@@ -279,88 +310,203 @@ def cmd_score(args, log):
     if machine_type not in models:
         raise ValueError(f"machine type {machine_type!r} is not in the model "
                          f"(it has {sorted(models)})")
-    paths = np.asarray([str(p) for p in list_audio(args.test_dir)[1]])
-    positions, skipped = _screen(paths, args.skip_bad, log)
-    kept = list(paths[positions])
     model = models[machine_type]
+    paths = np.asarray([str(p) for p in list_audio(args.test_dir)[1]])
+    positions, skipped = _screen(paths, args.skip_bad, log, model)
+    kept = list(paths[positions])
+    PROGRESS.plan(1)
+    PROGRESS.begin(machine_type)
     scores, decisions = _score_and_label(
         model, kept, None if args.machine_id is None else [args.machine_id] * len(kept))
-    table = pd.DataFrame({"file": kept, "anomaly_score": scores, "is_anomaly": decisions})
-    with _staging(Path(args.output).resolve().parent) as stage:
-        table.to_csv(stage / Path(args.output).name, index=False)
+    table = pd.DataFrame({"file": kept, "anomaly_score": scores,
+                          "decision_result": decisions})
+    with _staging(args) as stage:
+        _write_scores(stage, machine_type, args.machine_id, table)
+        if skipped and stage is not None:
+            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
+                stage / "skipped.csv", index=False)
     log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}")
     return 0
 
 
 # --- argument parsing -----------------------------------------------------------------
+EXIT_STATUSES = """exit status:
+  0    success: all outputs written
+  2    bad input or usage (one line on stderr; nothing written)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM): nothing written
+
+Model files are pickles: loading one runs code. Use only model files you made or
+trust."""
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _n_jobs(text):
+    value = int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive count, or -1 for all cores "
+                                         "(-2 for all but one), not 0")
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _messages(parser):
+    parser.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
+                        default=0, help="errors only: no notes, warnings or progress")
+    parser.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
+                        help="also log the training losses of every epoch")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output (a folder is replaced whole)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip unreadable or too short files with a warning instead "
+                             "of failing, and list them in skipped.csv")
+
+
 def _common(parser):
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS),
                         help=f"pipeline to fit (default: {DEFAULT_MODEL}): " + "; ".join(
                             f"{name}: {desc}" for name, (desc, _) in MODELS.items()))
-    parser.add_argument("--epochs", type=int, default=100,
+    parser.add_argument("--epochs", type=_positive_int, default=100,
                         help="training epochs (default: 100, as the baseline)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--n-jobs", type=int, default=None,
-                        help="threads for decoding and features (default: 1)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="skip unreadable files with a warning instead of failing")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:1, mps (default: cpu)")
+    parser.add_argument("--n-jobs", type=_n_jobs, default=None,
+                        help="threads for decoding and features; -1 for all cores "
+                             "(default: 1)")
+    _messages(parser)
+
+
+def _subparser(sub, name, help):
+    return sub.add_parser(name, help=help, description=help, epilog=EXIT_STATUSES,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser():
     """The argument parser of the ``sklasd`` command."""
     parser = argparse.ArgumentParser(
-        prog="sklasd", description="Anomalous sound detection with scikit-learn pipelines.")
+        prog="sklasd", description="Anomalous sound detection with scikit-learn pipelines.",
+        epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"sklasd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="fit, score and evaluate per machine type")
+    run = _subparser(sub, "run", "fit, score and evaluate per machine type")
     run.add_argument("data_dir", nargs="?", default=None,
                      help="folder in a DCASE / MIMII / ToyADMOS layout "
                           "(default: built-in synthetic machine sounds)")
-    run.add_argument("--out", default="sklasd_results",
+    run.add_argument("-o", "--output", "--out", dest="out", default="sklasd_results",
+                     metavar="DIR",
                      help="output folder (default: sklasd_results)")
-    run.add_argument("--train-fraction", type=float, default=0.5,
+    run.add_argument("--train-fraction", type=_fraction, default=0.5,
                      help="share of the normal test clips used for training where an "
                           "ID has too few training clips (default: 0.5)")
-    run.add_argument("--min-train-clips", type=int, default=10,
+    run.add_argument("--min-train-clips", type=_positive_int, default=10,
                      help="an ID with fewer normal training clips also trains on "
                           "--train-fraction of its other normal clips (default: 10)")
     _common(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, output_kind="folder", output_attr="out")
 
-    fit = sub.add_parser("fit", help="fit a model on a folder of (normal) recordings")
+    fit = _subparser(sub, "fit", "fit a model on a folder of (normal) recordings")
     fit.add_argument("train_dir")
-    fit.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    fit.add_argument("-o", "--output", required=True, metavar="FILE",
+                     help="model file to write (a pickle: loading it runs code)")
     _common(fit)
-    fit.set_defaults(func=cmd_fit)
+    fit.set_defaults(func=cmd_fit, output_kind="file", output_attr="output")
 
-    score = sub.add_parser("score", help="score recordings with a saved model")
-    score.add_argument("model_file")
+    score = _subparser(sub, "score", "score recordings with a saved model (a model file "
+                                     "runs code when loaded: use only trusted ones)")
+    score.add_argument("model_file", help="model file written by `sklasd fit`")
     score.add_argument("test_dir")
-    score.add_argument("-o", "--output", required=True, help="scores file (.csv)")
+    score.add_argument("-o", "--output", required=True, metavar="DIR",
+                       help="output folder for the DCASE-style anomaly_score_*.csv and "
+                            "decision_result_*.csv files; - writes one CSV table "
+                            "(file, anomaly_score, decision_result) to stdout")
     score.add_argument("--machine-type", default=None,
                        help="which machine type's model to use, if it holds several")
     score.add_argument("--machine-id", default=None,
                        help="machine ID of the recordings, for models trained with IDs "
                             "(idcae)")
-    score.add_argument("--skip-bad", action="store_true",
-                       help="skip unreadable files with a warning instead of failing")
-    score.add_argument("--quiet", action="store_true", help="no progress output")
-    score.set_defaults(func=cmd_score)
+    _messages(score)
+    score.set_defaults(func=cmd_score, output_kind="folder", output_attr="output")
     return parser
 
 
-def main(argv=None):
-    """Run the ``sklasd`` command; returns the exit status (2 on bad input)."""
-    args = build_parser().parse_args(argv)
-
-    def log(message):
-        if not args.quiet:
-            print(message, file=sys.stderr)
+def _check_device(device):
+    """One-line errors for a torch device that does not exist here, before any work."""
+    import torch
 
     try:
-        return args.func(args, log)
-    except ValueError as exc:  # AudioError included: bad input, one line
-        print(f"sklasd: error: {exc}", file=sys.stderr)
-        return 2
+        parsed = torch.device(device)
+        kind = parsed.type
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, "
+                         "cuda:1, mps, ...)") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": torch.backends.mps.is_available()}
+    if not available.get(kind, True):
+        raise ValueError(f"--device {device!r}: no {kind} device is available on this "
+                         f"machine (torch {torch.__version__}); use --device cpu")
+    if kind == "cuda" and (parsed.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {device!r}: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
+
+
+def _open_output(args):
+    """Open the command's output before any work (sklasd._outputs): staging, lock."""
+    path = getattr(args, args.output_attr)
+    inputs = [getattr(args, name) for name in ("data_dir", "train_dir", "test_dir",
+                                                "model_file") if getattr(args, name, None)]
+    if path == "-":
+        if args.command != "score":
+            raise ValueError(f"-o -: `sklasd {args.command}` writes files; only "
+                             "`sklasd score` can write to stdout")
+        return contextlib.nullcontext(None)
+    opener = output_folder if args.output_kind == "folder" else output_file
+    return opener(path, overwrite=args.overwrite, inputs=inputs)
+
+
+def _execute(args):
+    if getattr(args, "device", "cpu") != "cpu":
+        _check_device(args.device)
+    with _open_output(args) as stage:
+        args.stage = stage
+        return args.func(args, LOGGER.info)
+
+
+def main(argv=None):
+    """Run the ``sklasd`` command.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on bad input or usage (one line on stderr, nothing written),
+        130 when interrupted by Ctrl-C and 143 by SIGTERM (nothing written).
+    """
+    args = build_parser().parse_args(argv)
+    with logging_to_stderr(args.verbosity), signals_interrupt():
+        try:
+            return _execute(args)
+        except Interrupted as exc:
+            LOGGER.error("%s: no results written", exc)
+            return exc.exit_status
+        except KeyboardInterrupt:
+            LOGGER.error("interrupted: no results written")
+            return 130
+        except ValueError as exc:  # AudioError, OutputError, ModelFileError: one line
+            LOGGER.error("%s", exc)
+            return 2
+        except OSError as exc:  # e.g. a data folder that may not be listed
+            reason = (exc.strerror or str(exc)).lower()
+            LOGGER.error("%s", f"{exc.filename}: {reason}" if exc.filename else reason)
+            return 2

@@ -1,7 +1,7 @@
 """DCASE evaluation: partial AUC, per-section scores, the per-group report, scorers.
 
 Every ROC AUC here is :func:`sklearn.metrics.roc_auc_score`; this module only adds
-the DCASE grouping rules (DESIGN.md section 8) and the plumbing that lets
+the DCASE grouping rules and the plumbing that lets
 ``GridSearchCV`` score an anomaly detector through its ``anomaly_score``.
 """
 
@@ -18,6 +18,9 @@ from .utils._routing import (
     requested_metadata,
     routing_enabled,
 )
+# Shared with model_selection and the ensemble; private names kept here.
+from .utils._validation import check_labels as _check_labels
+from .utils._validation import first_bad as _first_bad
 
 __all__ = [
     "partial_auc",
@@ -33,31 +36,9 @@ DOMAINS = ("source", "target")
 MEAN_ROWS = ("arithmetic mean", "harmonic mean")
 OVERALL = "all"
 COUNT_COLUMNS = ("n_normal", "n_anomalous", "n_unlabeled")
-# Metadata of DESIGN.md section 5: a scorer forwards it to the detector, never to
+# Metadata (machine_id, domain): a scorer forwards it to the detector, never to
 # the score function.
 DETECTOR_METADATA = ("machine_id", "domain")
-
-
-def _first_bad(values, bad):
-    """``"[i] = value"`` text of the first bad entry, numpy scalars as Python."""
-    value = values[bad[0]]
-    if isinstance(value, np.generic):
-        value = value.item()
-    return f"[{bad[0]}] = {value!r}"
-
-
-def _check_labels(y, name="y_true", allow_unlabeled=False):
-    """Return `y` as a 1-D int array of 0 (normal) / 1 (anomalous) [/ -1 (unlabeled)]."""
-    y = column_or_1d(y)
-    allowed = (0, 1, -1) if allow_unlabeled else (0, 1)
-    bad = np.flatnonzero(~np.isin(y, allowed))
-    if bad.size:
-        unlabeled = " or -1 (unlabeled)" if allow_unlabeled else ""
-        raise ValueError(
-            f"{name} must be 1 (anomalous) or 0 (normal){unlabeled}; got {name}"
-            f"{_first_bad(y, bad)}."
-        )
-    return y.astype(int)
 
 
 def _check_same_length(y_true, **arrays):
@@ -134,7 +115,7 @@ def partial_auc(y_true, y_score, *, max_fpr=0.1):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -209,7 +190,7 @@ def section_scores(y_true, y_score, *, domain=None, max_fpr=0.1):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -298,7 +279,7 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -383,7 +364,7 @@ def official_score(report):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -504,8 +485,8 @@ def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
 
     Notes
     -----
-    The scores are ``estimator.anomaly_score(X, **metadata)`` (DESIGN.md section
-    3) or, for an estimator without it such as
+    The scores are ``estimator.anomaly_score(X, **metadata)`` or, for an estimator
+    without it such as
     :class:`sklearn.ensemble.IsolationForest`, ``-estimator.score_samples(X)``.
     Under metadata routing the scorer requests ``machine_id`` and ``domain`` and
     passes on those the estimator requests for ``decision_function``; metadata
@@ -516,7 +497,7 @@ def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
 
     References
     ----------
-    DESIGN.md sections 3, 5 and 8.
+    scikit-learn's scorer protocol; the DCASE Task 2 AUC and pAUC of :func:`partial_auc`.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Cross-validation for anomaly detectors: train on normal clips only.
 
-A detector is fitted on normal clips (DESIGN.md section 3) and evaluated on normal
+A detector is fitted on normal clips and evaluated on normal
 and anomalous clips, so its folds are not complements of each other: the
 anomalous clips never enter a training fold.
 """
@@ -12,7 +12,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .metrics import _check_labels
+from .utils._validation import check_labels
 
 __all__ = ["NormalOnlyKFold", "normal_train_test_split"]
 
@@ -99,7 +99,7 @@ class NormalOnlyKFold(BaseCrossValidator):
 
     Notes
     -----
-    With `groups` (the ``machine_id`` of each clip, DESIGN.md section 5), the
+    With `groups` (the ``machine_id`` of each clip), the
     normal clips of every group are split into `n_splits` near-equal folds
     separately, so every group is in every training and every test fold; a group
     with fewer than `n_splits` normal clips is an error. The anomalous clips of
@@ -114,7 +114,7 @@ class NormalOnlyKFold(BaseCrossValidator):
 
     References
     ----------
-    DESIGN.md sections 3 and 5.
+    The DCASE Task 2 setting: detectors train on normal clips only.
 
     Examples
     --------
@@ -175,7 +175,7 @@ class NormalOnlyKFold(BaseCrossValidator):
                 "NormalOnlyKFold.split needs y (1 = anomalous, 0 = normal) to keep "
                 "anomalous clips out of the training folds."
             )
-        y = _check_labels(y, name="y")
+        y = check_labels(y, name="y")
         check_consistent_length(X, y, groups)
         groups = _check_groups(groups, len(y))
         _check_normal_counts(
@@ -246,7 +246,7 @@ def normal_train_test_split(y, *, groups=None, train_size=0.5, random_state=None
 
     References
     ----------
-    DESIGN.md sections 3 and 5.
+    The DCASE Task 2 setting: detectors train on normal clips only.
 
     Examples
     --------
@@ -259,7 +259,7 @@ def normal_train_test_split(y, *, groups=None, train_size=0.5, random_state=None
     """
     if not isinstance(train_size, numbers.Real) or not 0 < train_size < 1:
         raise ValueError(f"train_size must be a float in (0, 1); got {train_size!r}.")
-    y = _check_labels(y, name="y")
+    y = check_labels(y, name="y")
     check_consistent_length(y, groups)
     groups = _check_groups(groups, len(y))
     _check_normal_counts(y, groups, 1, "at least one is needed for training.")

@@ -35,6 +35,62 @@ def _idcae(common, logmel):
                          FrameStacker(n_frames=10), IDConditionedAE(**common))
 
 
+def _twfr_logmel(logmel):
+    """The log-mel front end of TWFR-GMM: STFT 1024 / hop 512, 128 mels, dB."""
+    from sklasd.features import LogMelTransformer
+
+    return LogMelTransformer(n_fft=1024, hop_length=512, n_mels=128, **logmel)
+
+
+def _pooled(pooling, detector):
+    from sklasd.features import TemporalPooling
+    from sklasd.pipeline import make_pipeline
+
+    return make_pipeline(TemporalPooling(**pooling), detector)
+
+
+# TWFR-GMM's published valve settings (liuyoude/TWFR-GMM config.yaml): GWRP decay
+# 0.46, 2 Gaussian components; max pooling is the paper's other strong ablation.
+_GWRP = dict(method="gwrp", decay=0.46)
+_MAX = dict(method="max")
+
+
+def _gmm(common, logmel):
+    from sklasd.detectors import GaussianMixtureDetector
+    from sklasd.pipeline import make_pipeline
+
+    return make_pipeline(_twfr_logmel(logmel), *_pooled(
+        _GWRP, GaussianMixtureDetector(2, random_state=common["random_state"])))
+
+
+def _knn(common, logmel):
+    from sklasd.detectors import KNeighborsDetector
+    from sklasd.pipeline import make_pipeline
+
+    return make_pipeline(_twfr_logmel(logmel), *_pooled(_GWRP, KNeighborsDetector(1)))
+
+
+def _mahalanobis(common, logmel):
+    from sklasd.detectors import MahalanobisDetector
+    from sklasd.pipeline import make_pipeline
+
+    return make_pipeline(_twfr_logmel(logmel), *_pooled(_GWRP, MahalanobisDetector()))
+
+
+def _ensemble(common, logmel):
+    from sklasd.detectors import MahalanobisDetector, WeightedEnsembleDetector
+    from sklasd.pipeline import make_pipeline
+
+    # Members whose scores on their own training clips are not degenerate: the
+    # ensemble standardizes each member with those scores (nearest neighbours score
+    # their training clips 0, a mixture in 128 dimensions fitted to a few dozen
+    # clips overfits them).
+    members = [("mahalanobis_gwrp", _pooled(_GWRP, MahalanobisDetector())),
+               ("mahalanobis_max", _pooled(_MAX, MahalanobisDetector()))]
+    return make_pipeline(_twfr_logmel(logmel),
+                         WeightedEnsembleDetector(members, weights=[1, 1]))
+
+
 def _wavenet(common, logmel):
     from sklasd.detectors import WaveNetPredictor
     from sklasd.features import LogMelTransformer
@@ -58,6 +114,14 @@ MODELS = {
               "with the machine IDs (Daniluk et al., DCASE 2020 Task 2, section 3)", _idcae),
     "wavenet": ("WaveNet next-frame predictor on log-mel (2048 / 512, 128 mels) "
                 "(Daniluk et al., DCASE 2020 Task 2, section 4)", _wavenet),
+    "gmm": ("TWFR-GMM: log-mel (1024 / 512, 128 mels) pooled over time by GWRP "
+            "(decay 0.46), 2-component Gaussian mixture (Guan et al., ICASSP 2023)", _gmm),
+    "knn": ("log-mel (128 mels) pooled by GWRP (decay 0.46), Euclidean distance to the "
+            "nearest normal clip", _knn),
+    "mahalanobis": ("log-mel (128 mels) pooled by GWRP (decay 0.46), Mahalanobis "
+                    "distance with a Ledoit-Wolf covariance", _mahalanobis),
+    "ensemble": ("equal-weight ensemble of standardized Mahalanobis scores of GWRP- "
+                 "and max-pooled log-mel (128 mels), one log-mel front end", _ensemble),
 }
 
 #: The model of ``sklasd run`` and :func:`make_model` when none is named.

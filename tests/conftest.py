@@ -42,3 +42,19 @@ def dcase2016_events():
 @pytest.fixture
 def urbansound_mini():
     return shared_folder("urbansound8k-mini")
+
+
+@pytest.fixture(scope="session")
+def machine_folder(tmp_path_factory):
+    """make_machine_sounds written as a DCASE 2020 folder of wav files (``motor``)."""
+    import soundfile as sf
+
+    from sklasd.datasets import make_machine_sounds
+
+    root = tmp_path_factory.mktemp("dcase")
+    bunch = make_machine_sounds(n_normal=8, n_anomalous=3, duration=1.0, random_state=0)
+    for name, y in zip(bunch.filenames, bunch.data):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, y, bunch.sr)
+    return root / "motor"

@@ -27,15 +27,15 @@ from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
-from sklasd.features import LogMelTransformer, _check_spectrograms
+from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
+from sklasd.features import LogMelTransformer
 
 from .pruning import count_nonzero_params
 from ..utils._sklearn_compat import Interval
+from ..utils._validation import check_spectrograms
 
 # excerpts per forward pass at prediction time
 _PREDICT_EXCERPTS = 256
@@ -185,12 +185,12 @@ def _wrap_pad(clip, left, right):
     return np.pad(clip, ((0, 0), (left, right)), mode="wrap")
 
 
-class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
+class BaseNeuralClassifier(ClassifierMixin, SkorchEstimatorMixin, BaseEstimator):
     """Base of the skorch-trained classifiers on the spectrogram layout.
 
     Not used directly: subclasses supply the network body (``_build_module``).
-    Implements the classifier contract of DESIGN.md section 4 with the neural
-    training of section 6.
+    Implements sklasd's classifier contract (scikit-learn classifiers on the
+    spectrogram layout) with skorch training.
 
     Parameters
     ----------
@@ -330,7 +330,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 getattr(x, "ndim", 0) == 2 for x in X) and len(
                 {x.shape for x in X}) > 1:
             return self._validate_ragged(X, reset)
-        X = _check_spectrograms(self, X, reset=reset)
+        X = check_spectrograms(self, X, reset=reset)
         if X.shape[2] == 0:
             raise ValueError(f"expected at least one frame per clip, got {X.shape}")
         return list(X)
@@ -393,13 +393,10 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         self._check_frontend(clips[0].shape[0])
         longest = max(c.shape[1] for c in clips)
         self.excerpt_frames_ = self.excerpt_frames or longest
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        for aug in self.augment_:
-            aug.reset(int(rng.integers(2**31)) if aug.random_state is None else None)
         clips = self._pad_short(clips)
-        with torch.random.fork_rng(devices=[] if str(self.device) == "cpu" else None):
-            torch.manual_seed(seed)
+        with seeded(self.random_state, self.device) as rng:
+            for aug in self.augment_:
+                aug.reset(int(rng.integers(2**31)) if aug.random_state is None else None)
             network = self._build_network(self._build_module())
             self._standardize(network, clips)
             self.net_ = self._train_net(network, clips, y, rng)
@@ -545,7 +542,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
 
         References
         ----------
-        papers/002 (Schlüter and Grill), section 5.2: maximally overlapping
+        Schlüter and Grill, ISMIR 2015, section 5.2: maximally overlapping
         excerpts and an 800 ms sliding median filter.
         """
         check_is_fitted(self, "net_")
@@ -574,16 +571,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                     out[a:b] += torch.softmax(logits.float(), 1).double().cpu().numpy()
         return out / len(factors)
 
-    # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        net = state.get("net_")
-        if net is not None and str(net.device) != "cpu":
-            state["net_"] = net_to_cpu(net)
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.non_deterministic = self.random_state is None
         return tags

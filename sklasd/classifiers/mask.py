@@ -1,8 +1,7 @@
-"""MaskEnhancer: dynamic time-frequency masks before a frozen classifier (papers/004).
+"""MaskEnhancer: dynamic time-frequency masks before a frozen classifier (Kim et al.).
 
 Kim, Park, Han and Ko, "Dual Stage Learning Based Dynamic Time-Frequency Mask
-Generation for Audio Event Classification", Interspeech 2020
-(``shared/papers/004_56388f0c37595568.txt``).
+Generation for Audio Event Classification", Interspeech 2020.
 """
 import copy
 import math
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from sklearn.base import TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from sklasd._torch import batch_bounds
+from sklasd._skorch import batch_bounds
 
 from ._base import BaseNeuralClassifier
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -28,7 +27,7 @@ __all__ = ["CNNFCClassifier", "KIM2020_FEATURES", "MaskEnhancer", "dynamic_conv2
 KIM2020_FEATURES = dict(sr=16000, n_fft=512, hop_length=256, window="hamming",
                         n_mels=40, duration=4.0, pad="constant")
 
-# (kernel, stride) of the first max-pooling and of the later ones (papers/004 4.1, 4.2)
+# (kernel, stride) of the first max-pooling and of the later ones (Kim et al., 4.1, 4.2)
 _FIRST_POOL = ((3, 3), (2, 2))
 _LATER_POOL = ((3, 4), (2, 3))
 # initial normalization bias of the last mask layer: sigmoid(3) = 0.95, so a stage
@@ -89,7 +88,7 @@ class _CNNFC(torch.nn.Module):
 
 
 class CNNFCClassifier(BaseNeuralClassifier):
-    """The CNN-FC baseline of papers/004: five 3x3 conv layers, three max-poolings, dense.
+    """The CNN-FC baseline of Kim et al.: five 3x3 conv layers, three max-poolings, dense.
 
     The default pre-trained classifier of :class:`MaskEnhancer`.
 
@@ -130,7 +129,7 @@ class CNNFCClassifier(BaseNeuralClassifier):
 
     References
     ----------
-    papers/004 (Kim et al., Interspeech 2020), sections 4 and 4.2.
+    Kim et al., Interspeech 2020, sections 4 and 4.2.
 
     Examples
     --------
@@ -333,14 +332,24 @@ class _MaskedClassifier(torch.nn.Module):
         return self.classifier(x * self.mask(x))
 
 
-def _from_classifier(name):
-    """A base-class setting read from the fitted classifier, not a parameter.
+def _from_classifier(name, attribute, default):
+    """A read-only setting of the fitted classifier, documented as a property.
 
-    The base's ``__init__`` assigns it (ignored here); its ``fit`` and
-    ``predict_proba`` read it, so the enhancer excerpts exactly as its classifier.
+    The base class's ``__init__`` assigns ``default``; its ``fit`` and
+    ``predict_proba`` read the property, so the enhancer excerpts exactly as its
+    classifier. Setting any other value raises instead of being ignored.
     """
-    return property(lambda self: getattr(self.classifier_, name),
-                    lambda self, value: None)
+    def get(self):
+        return getattr(self.classifier_, attribute)
+
+    def set_default(self, value):
+        if value != default:
+            raise ValueError(f"MaskEnhancer takes {name} from its classifier; set it "
+                             "on the classifier instead.")
+
+    doc = (f"``classifier_.{attribute}``: the fitted classifier's ``{name}`` "
+           "(read-only).")
+    return property(get, set_default, doc=doc)
 
 
 # ------------------------------------------------------------------------- estimator
@@ -454,7 +463,7 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
 
     References
     ----------
-    papers/004 (Kim, Park, Han and Ko, Interspeech 2020), sections 3.1-3.3
+    Kim, Park, Han and Ko, Interspeech 2020, sections 3.1-3.3
     (DFE, layer normalization, DCL and DSL), 4 (features, training), 4.1
     (architecture) and 4.2 (CNN-FC, SFE).
 
@@ -488,9 +497,9 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
-    excerpt_frames = _from_classifier("excerpt_frames_")
-    excerpt_hop = _from_classifier("excerpt_hop")
-    smoothing = _from_classifier("smoothing")
+    excerpt_frames = _from_classifier("excerpt_frames", "excerpt_frames_", None)
+    excerpt_hop = _from_classifier("excerpt_hop", "excerpt_hop", None)
+    smoothing = _from_classifier("smoothing", "smoothing", 1)
 
     def __init__(self, classifier=None, mode="dsl", generator_channels=(12, 72, 256),
                  generator_dilations=(6, 4, 1), mask_channels=(24, 96, 96, 96, 1),

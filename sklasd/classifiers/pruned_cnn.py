@@ -1,4 +1,4 @@
-"""PrunedCNNClassifier: VGG- and Inception-style CNNs with magnitude pruning (papers/001)."""
+"""PrunedCNNClassifier: VGG- and Inception-style CNNs with magnitude pruning (Ooi et al.)."""
 import copy
 import numbers
 import warnings
@@ -163,7 +163,7 @@ class PrunedCNNClassifier(BaseNeuralClassifier):
 
     References
     ----------
-    papers/001 (Ooi et al., DCASE 2020 Task 1B), sections 2.1, 3.1, 3.2 and 4.
+    Ooi et al., DCASE 2020 Task 1B, sections 2.1, 3.1, 3.2 and 4.
 
     Examples
     --------

@@ -2,7 +2,7 @@
 
 References
 ----------
-papers/001 (Ooi et al., DCASE 2020 Task 1B), section 4, equation (1); Zhu and Gupta,
+Ooi et al., DCASE 2020 Task 1B, section 4, equation (1); Zhu and Gupta,
 "To prune, or not to prune", ICLR 2018.
 """
 import numbers
@@ -99,7 +99,7 @@ class PolynomialDecayPruning(Callback):
 
     References
     ----------
-    papers/001, section 4, equation (1), with s_i = 0.1, s_f = 0.8, n = 20,
+    Ooi et al., DCASE 2020 Task 1B, section 4, equation (1), with s_i = 0.1, s_f = 0.8, n = 20,
     t0 = 100, dt = 10.
 
     Examples
@@ -240,7 +240,8 @@ def model_size(estimator):
 
     References
     ----------
-    papers/001, section 3.2 (ensemble) and Table 3 (sizes from non-zero counts).
+    Ooi et al., DCASE 2020 Task 1B, section 3.2 (ensemble) and Table 3 (sizes from
+    non-zero counts).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Dataset loaders, downloaders and synthetic data (DESIGN.md section 7).
+"""Dataset loaders, downloaders and synthetic data.
 
 Loaders read a folder in a dataset's published layout and return a
 :class:`sklearn.utils.Bunch` (``data`` = sorted absolute paths, ``target``, machine
@@ -7,6 +7,7 @@ cache the published archives first; :func:`make_machine_sounds` generates labell
 synthetic machine sounds; :func:`mix_at_snr` adds noise at a given SNR.
 """
 
+from ._base import list_audio
 from ._dcase import load_dcase2020_task2, load_dcase2021_task2
 from ._esc import load_esc50
 from ._events import load_dcase2016_task2
@@ -23,5 +24,5 @@ __all__ = [
     "load_esc50", "load_urbansound8k", "load_dcase2016_task2", "load_folder",
     "detect_layout", "load_audio_folder", "fetch_dcase2020_task2", "fetch_mimii", "fetch_toyadmos",
     "fetch_esc50", "fetch_urbansound8k", "get_sklasd_data_home",
-    "make_machine_sounds", "mix_at_snr",
+    "make_machine_sounds", "mix_at_snr", "list_audio",
 ]

@@ -1,8 +1,7 @@
 """The neural-detector base: skorch-trained detectors that score windows of clips.
 
-Every unsupervised neural detector of sklasd derives from :class:`BaseNeuralDetector`
-(DESIGN.md sections 3 and 6). The base validates input, samples training units
-(windows) from clips, hands skorch whole batches, scores units in evaluation mode,
+Every unsupervised neural detector of sklasd derives from :class:`BaseNeuralDetector`.
+The base validates input, samples training units (windows) from clips, hands skorch whole batches, scores units in evaluation mode,
 aggregates unit scores per clip and fits the decision threshold. A subclass supplies
 the network and, where it differs from the window MSE, the per-unit loss.
 """
@@ -14,12 +13,11 @@ from skorch import NeuralNet
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklasd.base import AnomalyDetectorMixin
 from sklasd._ragged import ragged_fit, ragged_scores
-from sklasd._torch import batch_bounds, make_batch_net, net_to_cpu
+from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
 
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -27,7 +25,7 @@ AGGREGATIONS = ("mean", "median", "max", "winmed", "meancap")
 
 # Units (windows) per forward pass when scoring: whole clips are batched together
 # up to this many windows (a 10 s DCASE clip has 309).
-_SCORE_UNITS = 8192
+SCORE_UNITS = 8192
 
 
 class WindowMSE(torch.nn.Module):
@@ -54,7 +52,7 @@ class _UnitBatches(torch.utils.data.IterableDataset):
     """Whole batches of units sampled from clips, re-drawn at every iteration (epoch).
 
     skorch iterates it through a ``DataLoader(batch_size=None)``, so each item is a
-    ready batch: no per-sample indexing and collation (DESIGN.md section 10).
+    ready batch: no per-sample indexing and collation.
     """
 
     def __init__(self, detector, X, clips, metadata, *, batch_size, units_per_clip,
@@ -111,7 +109,7 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
 
     References
     ----------
-    papers/003 (Daniluk et al., DCASE 2020 Task 2), section 2.3: mean, median, winmed.
+    Daniluk et al., DCASE 2020 Task 2, section 2.3: mean, median, winmed.
 
     Examples
     --------
@@ -131,12 +129,12 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
     return np.array([reduce(s) for s in frame_scores], dtype=np.float64)
 
 
-class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
+class BaseNeuralDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimator):
     """Base of the skorch-trained detectors that score windows of clips.
 
     Not used directly: subclasses supply the network (``_build_module``) and, where
     needed, the per-unit loss and score. The base implements the detector contract
-    of DESIGN.md section 3 on the window layout of section 2.
+    (:class:`~sklasd.base.AnomalyDetectorMixin`) on the window layout (``FrameStacker``).
 
     Parameters
     ----------
@@ -334,10 +332,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
                 f"fit needs at least 2 windows; got 1 sample of shape {X.shape}."
             )
         meta = self._check_metadata(metadata, X.shape[0], reset=True)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        with torch.random.fork_rng(devices=[] if str(self.device) == "cpu" else None):
-            torch.manual_seed(seed)
+        with seeded(self.random_state, self.device) as rng:
             self.net_ = self._train(X, meta, rng)
         self._fit_threshold(self._fit_clip_scores(X, meta))
         return self
@@ -410,7 +405,7 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
 
     def _frame_scores(self, X, meta):
         n_units = self._n_units(X)
-        clips_per_batch = max(1, _SCORE_UNITS // n_units)
+        clips_per_batch = max(1, SCORE_UNITS // n_units)
         self.net_.criterion_.train(False)
         scores = []
         with torch.inference_mode():
@@ -448,18 +443,9 @@ class BaseNeuralDetector(AnomalyDetectorMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         return self._clip_scores(X, self._check_metadata(metadata, X.shape[0], False))
 
-    # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # may be self.__dict__ itself
-        net = state.get("net_")
-        if net is not None and str(net.device) != "cpu":
-            state["net_"] = net_to_cpu(net)
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
         return tags
 
 

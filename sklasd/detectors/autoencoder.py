@@ -6,6 +6,7 @@ import torch
 from sklearn.covariance import EmpiricalCovariance
 
 from ._base import BaseNeuralDetector
+from ._layers import dense_blocks
 from ..utils._sklearn_compat import Interval, StrOptions
 
 # Windows per forward pass when computing reconstruction-error vectors.
@@ -23,15 +24,11 @@ _ACTIVATIONS = {
 def _dense_autoencoder(n_features, hidden_layer_sizes, bottleneck, activation, batch_norm):
     """``Dense -> [BatchNorm] -> activation`` blocks, mirrored, then a linear output."""
     sizes = [*hidden_layer_sizes, bottleneck, *reversed(hidden_layer_sizes)]
-    layers, n_in = [], n_features
-    for n_out in sizes:
-        layers.append(torch.nn.Linear(n_in, n_out))
-        if batch_norm:  # Keras' BatchNormalization defaults: momentum 0.99, eps 1e-3
-            layers.append(torch.nn.BatchNorm1d(n_out, eps=1e-3, momentum=0.01))
-        layers.append(_ACTIVATIONS[activation]())
-        n_in = n_out
-    layers.append(torch.nn.Linear(n_in, n_features))
-    module = torch.nn.Sequential(*layers)
+    # Keras' BatchNormalization defaults: momentum 0.99, eps 1e-3
+    norm = {"eps": 1e-3, "momentum": 0.01} if batch_norm else False
+    blocks, n_in = dense_blocks(n_features, sizes, activation=_ACTIVATIONS[activation],
+                                batch_norm=norm)
+    module = torch.nn.Sequential(*blocks, torch.nn.Linear(n_in, n_features))
     for layer in module:  # Keras' Dense init: Glorot uniform weights, zero biases
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(layer.weight)
@@ -154,7 +151,7 @@ class AutoencoderDetector(BaseNeuralDetector):
     ----------
     .. [1] Y. Koizumi et al., "ToyADMOS: A dataset of miniature-machine operating
        sounds for anomalous sound detection", WASPAA 2019, section 4
-       (papers/000_4f6d39300b472e36.txt).
+       (Koizumi et al., WASPAA 2019).
     .. [2] DCASE 2020 Task 2 baseline, ``keras_model.py`` and ``baseline.yaml``,
        https://github.com/y-kawaguchi/dcase2020_task2_baseline
     .. [3] N. Harada, D. Niizumi, Y. Ohishi, D. Takeuchi, M. Yasuda, "First-shot
@@ -244,11 +241,16 @@ class AutoencoderDetector(BaseNeuralDetector):
         if self.score_mode == "mse":
             return scores
         errors = self._error_vectors(X)
-        domain = meta.get("domain", np.full(len(X), None, dtype=object))
-        self.error_domains_ = np.unique(domain)
+        domain = meta.get("domain")
+        if domain is None:
+            self.error_domains_ = np.array([None], dtype=object)
+            groups = [errors]
+        else:
+            self.error_domains_ = np.unique(domain)
+            groups = [errors[domain == d] for d in self.error_domains_]
         self.error_precisions_ = np.stack([
-            EmpiricalCovariance().fit(errors[domain == d].reshape(-1, X.shape[-1]))
-            .precision_ for d in self.error_domains_])
+            EmpiricalCovariance().fit(e.reshape(-1, X.shape[-1])).precision_
+            for e in groups])
         windows = self._mahalanobis_windows(errors).min(axis=0)
         self.frame_score_mean_ = float(windows.mean())
         self.frame_score_std_ = float(windows.std())

@@ -1,4 +1,4 @@
-"""ID Conditioned Auto-Encoder (papers/003 section 3)."""
+"""ID Conditioned Auto-Encoder (Daniluk et al., DCASE 2020 Task 2, section 3)."""
 import numbers
 import warnings
 
@@ -8,7 +8,7 @@ from skorch.callbacks import LRScheduler
 from torch.nn import functional as F
 
 from ._base import BaseNeuralDetector, WindowMSE
-from ._torch import dense_blocks
+from ._layers import dense_blocks
 from ..utils._sklearn_compat import Interval, StrOptions
 
 # Width of the hidden layer of the conditioning networks H_gamma, H_beta (Table 2).
@@ -180,7 +180,7 @@ class IDConditionedAE(BaseNeuralDetector):
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, section 3 (3.1 method, 3.2
        architecture and training, Table 2, 3.3 settings)
-       (papers/003_0eeeefe6b0992b64.txt).
+       (Daniluk et al., DCASE 2020 Task 2).
     .. [2] P. Oza, V. M. Patel, "C2AE: Class conditioned auto-encoder for open-set
        recognition", CVPR 2019.
 

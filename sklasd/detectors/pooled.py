@@ -198,6 +198,8 @@ class GaussianMixtureDetector(_PooledDetector):
         The sorted domains seen at fit; ``array([None])`` without ``domain``.
     score_mean_, score_std_ : ndarray of shape (n_domains,)
         Mean and standard deviation of each model's scores on its training clips.
+    n_iter_ : int
+        Most EM iterations of any of the mixtures.
     n_features_in_ : int
         Features per clip.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -265,6 +267,13 @@ class GaussianMixtureDetector(_PooledDetector):
             covariance_type=self.covariance_type, reg_covar=self.reg_covar, tol=self.tol,
             max_iter=self.max_iter, n_init=self.n_init, random_state=self.random_state,
         ).fit(X)
+
+    def fit(self, X, y=None, domain=None):
+        super().fit(X, y, domain=domain)
+        self.n_iter_ = max(model.n_iter_ for model in self.models_)
+        return self
+
+    fit.__doc__ = _PooledDetector.fit.__doc__
 
     def _model_scores(self, model, X):
         return -model.score_samples(X)

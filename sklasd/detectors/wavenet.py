@@ -1,4 +1,4 @@
-"""WaveNet-like next-frame predictor on log-mel spectrograms ("Freak", papers/003 section 4)."""
+"""WaveNet-like next-frame predictor on log-mel spectrograms ("Freak", Daniluk et al.)."""
 import inspect
 import numbers
 
@@ -7,9 +7,10 @@ import scipy.linalg
 import torch
 from torch.nn import functional as F
 
-from ..features import SpectrogramScaler, _check_spectrograms
-from ._base import _SCORE_UNITS, BaseNeuralDetector
+from ..features import SpectrogramScaler
+from ._base import SCORE_UNITS, BaseNeuralDetector
 from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._validation import check_spectrograms
 
 SCORINGS = ("percentile", "gaussian")
 COVARIANCES = ("full", "diag", "identity")
@@ -19,8 +20,8 @@ def receptive_field(n_blocks, kernel_size):
     """Frames of input behind one prediction: ``1 + (kernel_size - 1) * (2 ** (n_blocks + 1) - 1)``.
 
     The residual blocks have dilations 1, 2, ..., ``2 ** (n_blocks - 1)`` and the
-    output convolution ``2 ** n_blocks`` (papers/003 Table 5: 31 frames for 3 blocks
-    of kernel 3).
+    output convolution ``2 ** n_blocks`` (Daniluk et al., DCASE 2020 Task 2,
+    Table 5: 31 frames for 3 blocks of kernel 3).
 
     Examples
     --------
@@ -223,7 +224,8 @@ class WaveNetPredictor(BaseNeuralDetector):
 
     Notes
     -----
-    Network (papers/003 Table 5): residual blocks ``h = ReLU(conv_k,d(N(x)))``,
+    Network (Daniluk et al., DCASE 2020 Task 2, Table 5): residual blocks
+    ``h = ReLU(conv_k,d(N(x)))``,
     ``g = sigmoid(conv_1(N(h))) * ReLU(conv_1(N(h)))``,
     ``block(x) = ReLU(conv_1(N(g))) + conv_1(x)`` (the shortcut 1x1 convolution has
     neither normalization nor activation), then an output causal convolution to
@@ -268,7 +270,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     .. [1] P. Daniluk, M. Gozdziewski, S. Kapka and M. Kosmider, "Ensemble of
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, section 4 and Table 5
-       (papers/003_0eeeefe6b0992b64.txt).
+       (Daniluk et al., DCASE 2020 Task 2).
     .. [2] A. van den Oord et al., "WaveNet: a generative model for raw audio",
        arXiv:1609.03499, 2016.
 
@@ -335,7 +337,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     # ------------------------------------------------------ input and units
     def _validate_X(self, X, reset):
         """Validate spectrograms ``(n_clips, n_mels, n_frames)``; fit the scaler at fit."""
-        X = _check_spectrograms(self, X, reset=reset)
+        X = check_spectrograms(self, X, reset=reset)
         n_mels, n_frames = X.shape[1:]
         rf = receptive_field(self.n_blocks, self.kernel_size)
         if reset:
@@ -396,7 +398,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     # --------------------------------------------------------------- scoring
     def _predictions(self, X):
         """Yield ``(prediction, target)`` of batches of whole clips, ``(b, n_mels, T - R)``."""
-        per_batch = max(1, _SCORE_UNITS // X.shape[2])
+        per_batch = max(1, SCORE_UNITS // X.shape[2])
         for c0 in range(0, X.shape[0], per_batch):
             S = self._standardize(X[c0:c0 + per_batch])
             x = torch.from_numpy(np.ascontiguousarray(S[..., :-1]))

@@ -18,7 +18,9 @@ EXPECTED_FAILED = {
 
 
 @parametrize_with_checks(
-    [AutoencoderDetector(**SMALL)], expected_failed_checks=lambda est: EXPECTED_FAILED
+    [AutoencoderDetector(**SMALL),
+     AutoencoderDetector(**SMALL, score_mode="selective_mahalanobis")],
+    expected_failed_checks=lambda est: EXPECTED_FAILED
 )
 def test_sklearn_compatible(estimator, check):
     """One scikit-learn estimator check (check_*): it asserts the API contract itself."""
@@ -100,3 +102,27 @@ def test_quality_on_dcase2020_slider(dcase2020_lite, loudness):
                                              random_state=0))
     pipe.fit(data.data[train])
     assert pipe.score(data.data[test], data.target[test]) >= 0.8
+
+
+def test_selective_mahalanobis_is_min_over_domain_covariances():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 6, 4)).astype(np.float32)
+    domain = np.repeat(["source", "target"], 6)
+    ae = AutoencoderDetector(**SMALL, score_mode="selective_mahalanobis").fit(
+        X, domain=domain)
+    assert ae.error_domains_.tolist() == ["source", "target"]
+    ae.net_.module_.eval()
+    with torch.no_grad():
+        recon = ae.net_.module_(torch.from_numpy(X.reshape(-1, 4))).numpy()
+    errors = (X.reshape(-1, 4) - recon).astype(np.float64).reshape(12, 6, 4)
+    per_domain = []
+    for d in ("source", "target"):
+        e_d = errors[domain == d].reshape(-1, 4)
+        precision = np.linalg.inv(np.cov(e_d.T, bias=True))
+        per_domain.append(np.einsum("cwi,ij,cwj->cw", errors, precision, errors).mean(axis=1))
+    np.testing.assert_allclose(ae.anomaly_score(X), np.minimum(*per_domain), rtol=1e-4)
+    # without domains: one covariance; the "mse" mode ignores domain
+    single = AutoencoderDetector(**SMALL, score_mode="selective_mahalanobis").fit(X)
+    assert single.error_precisions_.shape == (1, 4, 4)
+    mse = AutoencoderDetector(**SMALL).fit(X, domain=domain)
+    assert not hasattr(mse, "error_precisions_")

@@ -1,13 +1,17 @@
-"""torch / skorch helpers shared by the detector and classifier bases (private).
+"""skorch helpers shared by the detector and classifier bases (private).
 
 Both bases hand skorch whole batches (an ``IterableDataset`` read through a
-``DataLoader(batch_size=None)``, DESIGN.md section 10) and pickle fitted nets to the
-CPU (section 6); the code for that lives here once.
+``DataLoader(batch_size=None)``), seed torch and numpy from
+``random_state``, and pickle fitted nets to the CPU (section 6); the code for that
+lives here once.
 """
+import contextlib
 import copy
 
+import numpy as np
 import torch
 from skorch.callbacks import ProgressBar
+from sklearn.utils import check_random_state
 
 
 def batch_bounds(n, batch_size):
@@ -69,3 +73,38 @@ def net_to_cpu(net):
             copied.load_state_dict(copied.state_dict())
         setattr(cpu, name + "_", copied)
     return cpu
+
+
+@contextlib.contextmanager
+def seeded(random_state, device):
+    """Seed torch from ``random_state`` for the block and yield a numpy Generator.
+
+    One seed drawn from ``random_state`` seeds both, so two fits with the same
+    ``random_state`` are identical; torch's global generator is restored on exit.
+    """
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[] if str(device) == "cpu" else None):
+        torch.manual_seed(seed)
+        yield rng
+
+
+class SkorchEstimatorMixin:
+    """What every estimator holding a fitted skorch net in ``net_`` shares.
+
+    It pickles the net with its modules on the CPU, so that a model trained on a GPU
+    loads on a CPU-only machine, and is non-deterministic only without
+    ``random_state``.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be self.__dict__ itself
+        net = state.get("net_")
+        if net is not None and str(net.device) != "cpu":
+            state["net_"] = net_to_cpu(net)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags

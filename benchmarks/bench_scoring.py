@@ -14,7 +14,7 @@ Prints, in one run on 2 CPU cores:
    nearest training clips in standardized clip-mean log-mel space) and the official
    DCASE 2020 baseline's published development-set figure for that machine ID.
 
-Usage: python benchmarks/bench_detector.py [--epochs 100] [--repeats 3]
+Usage: python benchmarks/bench_scoring.py [--epochs 100] [--repeats 3]
 """
 
 import argparse

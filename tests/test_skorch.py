@@ -1,4 +1,4 @@
-from sklasd._torch import batch_bounds
+from sklasd._skorch import batch_bounds
 
 
 def test_batch_bounds_never_leave_a_batch_of_one():

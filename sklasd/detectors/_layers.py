@@ -1,4 +1,4 @@
-"""torch building blocks shared by the dense detectors (HVAE, IDCAE)."""
+"""torch building blocks shared by the dense detectors (autoencoder, HVAE, IDCAE)."""
 import torch
 from torch.nn import functional as F
 
@@ -17,8 +17,9 @@ def dense_blocks(n_in, sizes, *, activation=torch.nn.ReLU, batch_norm=False, dro
         Output width of each block.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
         Activation class, instantiated once per block.
-    batch_norm : bool, default=False
-        Batch normalization between each dense layer and its activation.
+    batch_norm : bool or dict, default=False
+        Batch normalization between each dense layer and its activation; a dict
+        holds the ``torch.nn.BatchNorm1d`` arguments (``eps``, ``momentum``).
     dropout : float, default=0.0
         Dropout rate after each activation; 0 adds no dropout layer.
 
@@ -31,7 +32,7 @@ def dense_blocks(n_in, sizes, *, activation=torch.nn.ReLU, batch_norm=False, dro
 
     Examples
     --------
-    >>> from sklasd.detectors._torch import dense_blocks
+    >>> from sklasd.detectors._layers import dense_blocks
     >>> blocks, n_out = dense_blocks(10, [8, 4], batch_norm=True)
     >>> n_out, len(blocks)
     (4, 6)
@@ -40,7 +41,8 @@ def dense_blocks(n_in, sizes, *, activation=torch.nn.ReLU, batch_norm=False, dro
     for n_out in sizes:
         layers.append(torch.nn.Linear(n_in, n_out))
         if batch_norm:
-            layers.append(torch.nn.BatchNorm1d(n_out))
+            norm_params = batch_norm if isinstance(batch_norm, dict) else {}
+            layers.append(torch.nn.BatchNorm1d(n_out, **norm_params))
         layers.append(activation())
         if dropout:
             layers.append(torch.nn.Dropout(dropout))
@@ -64,7 +66,7 @@ def positive(x):
     Examples
     --------
     >>> import torch
-    >>> from sklasd.detectors._torch import positive
+    >>> from sklasd.detectors._layers import positive
     >>> bool(positive(torch.tensor([-200.0, 0.0, 3.0])).min() >= 1e-6)
     True
     """

@@ -1,0 +1,60 @@
+"""Tests of TemporalPooling and gwrp_weights (sklasd/features.py)."""
+import numpy as np
+import pytest
+
+from sklasd.features import TemporalPooling, gwrp_weights
+
+# one clip, two mel bins, four frames
+S = np.array([[[1.0, 4.0, 2.0, 3.0],
+               [0.0, -1.0, 5.0, 2.0]]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("decay, expected", [
+    (0.0, [4.0, 5.0]),  # max pooling
+    (1.0, [2.5, 1.5]),  # mean pooling
+    # sorted descending: bin 0 (4, 3, 2, 1), bin 1 (5, 2, 0, -1); weights 1, .5, .25, .125
+    (0.5, [(4 + 1.5 + 0.5 + 0.125) / 1.875, (5 + 1 + 0 - 0.125) / 1.875]),
+])
+def test_gwrp_matches_hand_computation(decay, expected):
+    out = TemporalPooling("gwrp", decay=decay).fit_transform(S)
+    assert out.dtype == np.float32 and out.shape == (1, 2)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
+def test_gwrp_weights_sum_to_one_and_decay():
+    w = gwrp_weights(5, 0.5)
+    np.testing.assert_allclose(w.sum(), 1.0)
+    np.testing.assert_allclose(w[1:] / w[:-1], 0.5)
+    assert gwrp_weights(3, 0.0).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_methods_concatenate_in_order():
+    pool = TemporalPooling(("max", "mean", "gwrp"), decay=1.0).fit(S)
+    out = pool.transform(S)
+    np.testing.assert_allclose(out[0], [4, 5, 2.5, 1.5, 2.5, 1.5])
+    assert pool.get_feature_names_out().tolist()[:3] == ["max_mel0", "max_mel1", "mean_mel0"]
+
+
+def test_unequal_length_list_is_pooled_clip_by_clip():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(3, n)).astype(np.float32) for n in (5, 9, 2)]
+    pool = TemporalPooling(("gwrp", "max"), decay=0.7).fit(clips)
+    out = pool.transform(clips)
+    assert out.shape == (3, 6)
+    for i, clip in enumerate(clips):  # a clip's vector does not depend on the others
+        np.testing.assert_allclose(out[i], pool.transform(clip[None])[0], rtol=1e-6)
+    np.testing.assert_allclose(out[2, 3:], clips[2].max(axis=1))
+
+
+def test_bad_input_is_one_clear_error():
+    pool = TemporalPooling().fit(S)
+    with pytest.raises(ValueError, match="3 mel bins|expecting 2"):
+        pool.transform(np.zeros((1, 3, 4), np.float32))
+    bad = S.copy()
+    bad[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="sample 0"):
+        pool.transform(bad)
+    with pytest.raises(ValueError, match="clip 1"):
+        pool.transform([np.zeros((2, 3)), np.zeros((2, 0))])
+    with pytest.raises(ValueError, match="method"):
+        TemporalPooling(("max", "median")).fit(S)
