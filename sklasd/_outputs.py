@@ -1,6 +1,6 @@
 """Where the ``sklasd`` command writes: safe, atomic and locked outputs (private).
 
-The policy, written once (DESIGN.md section 9):
+The policy, written once:
 
 - an output never replaces an input of the command (a recording, the data folder,
   the model file read);

@@ -1,7 +1,7 @@
 """skorch helpers shared by the detector and classifier bases (private).
 
 Both bases hand skorch whole batches (an ``IterableDataset`` read through a
-``DataLoader(batch_size=None)``, DESIGN.md section 10), seed torch and numpy from
+``DataLoader(batch_size=None)``), seed torch and numpy from
 ``random_state``, and pickle fitted nets to the CPU (section 6); the code for that
 lives here once.
 """

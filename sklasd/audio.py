@@ -1,8 +1,7 @@
 """Audio decoding, resampling and channel selection (soundfile + librosa).
 
 Every function here validates what it reads and raises :class:`AudioError`, a
-``ValueError`` whose message names the offending file or sample index (DESIGN.md
-section 9).
+``ValueError`` whose message names the offending file or sample index.
 """
 
 import os
@@ -15,8 +14,10 @@ __all__ = ["AudioError", "load_audio", "load_many", "check_signal", "pcm_to_floa
 
 
 class AudioError(ValueError):
-    """Bad audio input: a corrupt, empty or unreadable file, an unusable sample rate,
-    a non-finite sample or a clip too short to analyse.
+    """Bad audio input.
+
+    A corrupt, empty or unreadable file, an unusable sample rate, a non-finite
+    sample or a clip too short to analyse.
 
     Subclass of ``ValueError``, so ``except ValueError`` catches it.
     """
@@ -183,9 +184,15 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
 def load_many(paths, *, sr=None, channel=None, min_samples=1, n_jobs=None):
     """Decode several files in parallel threads (soundfile releases the GIL).
 
-    Parameters are those of :func:`load_audio`, applied to every path, plus
-    ``n_jobs`` (joblib's meaning; threads are used because process workers would
-    pickle every decoded array, which measured 3x slower, DESIGN.md section 10).
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        The files.
+    sr, channel, min_samples
+        As in :func:`load_audio`, applied to every path.
+    n_jobs : int or None, default=None
+        Threads (joblib's meaning); threads because process workers would pickle
+        every decoded array, which measured 3x slower.
 
     Returns
     -------

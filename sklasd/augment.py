@@ -1,4 +1,4 @@
-"""Spectrogram augmentations applied on the fly to training batches (papers/002).
+"""Spectrogram augmentations applied on the fly to training batches (Schlüter and Grill).
 
 Every augmentation has one ``strength`` parameter (0 is the identity), its own
 seeded ``torch.Generator`` (never the global seeds) and works on a whole batch
@@ -16,7 +16,7 @@ test-time augmentation, ``tta=``).
 
 References
 ----------
-papers/002 (Schlüter and Grill, ISMIR 2015), section 4; papers/001 (Ooi et al.),
+Schlüter and Grill, ISMIR 2015, section 4; Ooi et al., DCASE 2020 Task 1B,
 section 2.2 (block mixing).
 """
 import numbers
@@ -78,7 +78,7 @@ def pitch_shift(X, factor):
 
     References
     ----------
-    papers/002, section 4.2.
+    Schlüter and Grill, ISMIR 2015, section 4.2.
 
     Examples
     --------
@@ -111,7 +111,7 @@ def time_stretch(X, factor):
 
     References
     ----------
-    papers/002, section 4.2.
+    Schlüter and Grill, ISMIR 2015, section 4.2.
 
     Examples
     --------
@@ -143,7 +143,18 @@ class _Augmentation(BaseEstimator):
         self.random_state = random_state
 
     def reset(self, seed=None):
-        """Restart the random stream from ``random_state`` (or ``seed`` if given)."""
+        """Restart the random stream from ``random_state`` (or ``seed`` if given).
+
+        Parameters
+        ----------
+        seed : int, RandomState instance or None, default=None
+            Replaces ``random_state`` as the seed when given.
+
+        Returns
+        -------
+        self : object
+            The augmentation, ready to draw from the start of its stream.
+        """
         self._validate_params()
         self._seed = seed if seed is not None else self.random_state
         self._generators = {}
@@ -210,7 +221,7 @@ class PitchShift(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.2 (pitch shifting).
+    Schlüter and Grill, ISMIR 2015, section 4.2 (pitch shifting).
 
     Examples
     --------
@@ -242,7 +253,7 @@ class TimeStretch(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.2 (time stretching).
+    Schlüter and Grill, ISMIR 2015, section 4.2 (time stretching).
 
     Examples
     --------
@@ -285,8 +296,8 @@ class FrequencyFilter(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.2 (random frequency filters; the paper's ``exp(0.5 ...)``
-    misses the minus sign of a Gaussian).
+    Schlüter and Grill, ISMIR 2015, section 4.2 (random frequency filters; the
+    paper's ``exp(0.5 ...)`` misses the minus sign of a Gaussian).
 
     Examples
     --------
@@ -345,7 +356,7 @@ class MixNegatives(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.3.
+    Schlüter and Grill, ISMIR 2015, section 4.3.
 
     Examples
     --------
@@ -395,7 +406,7 @@ class BlockMixing(_Augmentation):
 
     References
     ----------
-    papers/001, section 2.2 (modified random block mixing).
+    Ooi et al., DCASE 2020 Task 1B, section 2.2 (modified random block mixing).
 
     Examples
     --------
@@ -480,7 +491,7 @@ class GaussianNoise(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.1.
+    Schlüter and Grill, ISMIR 2015, section 4.1.
 
     Examples
     --------
@@ -512,7 +523,7 @@ class InputDropout(_Augmentation):
 
     References
     ----------
-    papers/002, section 4.1.
+    Schlüter and Grill, ISMIR 2015, section 4.1.
 
     Examples
     --------

@@ -84,10 +84,10 @@ class AnomalyDetectorMixin(OutlierMixin):
     anomalous, what DCASE result files hold). It needs a ``threshold_quantile``
     parameter.
 
-    Attributes set by :meth:`_fit_threshold`
-    ----------------------------------------
+    Attributes
+    ----------
     threshold_ : float
-        Clip anomaly score above which a clip is anomalous.
+        Clip anomaly score above which a clip is anomalous (set by ``_fit_threshold``).
     offset_ : float
         ``-threshold_``, so that ``decision_function = score_samples - offset_``.
 

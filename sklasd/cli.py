@@ -44,7 +44,7 @@ __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
 def _routed(model, method, X, machine_id):
     """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
 
-    The machine IDs travel as metadata (DESIGN.md section 5) to a detector that
+    The machine IDs travel as metadata to a detector that
     requests them (IDConditionedAE); the other models get none.
     """
     import sklearn

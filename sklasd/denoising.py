@@ -21,6 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
 
+__all__ = ["ComplexUNet", "ComplexUNetDenoiser", "PAPER_CHANNELS", "si_sdr",
+           "weighted_sdr_loss"]
+
 # encoder kernel (frequency, time) and stride of every level
 _KERNEL, _STRIDE = (5, 3), (2, 2)
 # clips per forward pass in transform (equal-length clips only)
@@ -231,7 +234,18 @@ class ComplexUNet(torch.nn.Module):
         return torch.complex(o[:, 0], o[:, 1])
 
     def mask(self, x):
-        """The bounded complex mask ``(batch, 1 + n_fft // 2, n_frames)`` of ``x``."""
+        """The bounded complex mask of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_samples)
+            Noisy waveforms.
+
+        Returns
+        -------
+        mask : torch.Tensor of shape (batch, 1 + n_fft // 2, n_frames), complex
+            Magnitude below 1 (``tanh`` of the network output's magnitude).
+        """
         spec = self._stft(x / (x.square().mean(-1, keepdim=True).sqrt() + _EPS))
         o = self._output(spec[:, None])
         mag = o.abs()

@@ -2,7 +2,7 @@
 
 ``LogMelTransformer`` turns audio into the spectrogram layout ``(n_clips, n_mels,
 n_frames)``; ``FrameStacker`` turns that into the window layout ``(n_clips, n_windows,
-n_frames * n_mels)`` (DESIGN.md section 2); ``SpectrogramScaler`` standardizes per mel
+n_frames * n_mels)``; ``SpectrogramScaler`` standardizes per mel
 bin or normalizes loudness per clip.
 """
 
@@ -159,7 +159,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         librosa to about 1e-6 dB but is slower. See Notes.
     batch_size : int, default=4
         Clips per vectorized STFT. Small chunks stay in cache; stacks of 64+ clips
-        page-fault on fresh multi-GB buffers and run slower (DESIGN.md section 10).
+        page-fault on fresh multi-GB buffers and run slower.
     n_jobs : int or None, default=None
         Threads that decode files and transform chunks (joblib's meaning: None is 1,
         -1 all cores). soundfile and the FFT release the GIL, so threads scale.
@@ -182,7 +182,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     For each clip ``y``: ``S = mel_basis_ @ |STFT(y)|**power`` and, with
     ``log="db"``, the output is ``20 / power * log10(S + eps)``. Parity with
     ``librosa.feature.melspectrogram`` (same parameters, DCASE settings), measured on
-    the 313 real clips of ``shared/data`` (DCASE 2020 lite, DCASE 2023 valve):
+    313 real 10-11 s clips (DCASE 2020 Task 2, six machine types; DCASE 2023 valve):
     ``precision="double"`` is within 7.6e-6 dB everywhere; ``precision="single"`` is
     within 8.4e-5 dB in the bins within 60 dB of each clip's peak, and within 1.3e-3
     dB overall (the quietest top-mel bins of ToyConveyor clips, where float32
@@ -197,7 +197,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     References
     ----------
     DCASE 2020 Task 2 baseline (``common.py``: ``file_to_vector_array``) and
-    ``shared/papers/000_4f6d39300b472e36.txt`` section 4 (log-mel features).
+    Koizumi et al., WASPAA 2019 section 4 (log-mel features).
 
     Examples
     --------
@@ -571,7 +571,7 @@ class FrameStacker(TransformerMixin, BaseEstimator):
     References
     ----------
     DCASE 2020 Task 2 baseline ``common.py`` (``file_to_vector_array``);
-    ``shared/papers/000_4f6d39300b472e36.txt`` section 4 (21-frame context).
+    Koizumi et al., WASPAA 2019 section 4 (21-frame context).
 
     Examples
     --------
@@ -672,14 +672,14 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
     per : {"bin", "clip", "minmax"}, default="bin"
         ``"bin"``: subtract each mel bin's mean and divide by its standard
         deviation, both over all frames of all training clips (the per-bin
-        standardization of ``shared/papers/003_0eeeefe6b0992b64.txt`` sections 3
+        standardization of Daniluk et al., DCASE 2020 Task 2 sections 3
         and 4). ``"clip"``: per-clip loudness normalization: subtract each clip's
         own mean over all bins and frames, so that a gain change of the recording
         (an offset in dB) leaves the features unchanged; nothing is learnt.
         ``"minmax"``: per-clip min-max normalization to [0, 1],
         ``(X - min) / (max - min)`` over each clip's bins and frames (0 for a
         constant clip), the input features of
-        ``shared/papers/004_56388f0c37595568.txt`` section 4; nothing is learnt.
+        Kim et al., Interspeech 2020 section 4; nothing is learnt.
 
     Attributes
     ----------
@@ -734,6 +734,16 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """Scale ``X``; returns a new float32 array of the same shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_mels, n_frames), or list of (n_mels, n_frames_i)
+            Spectrograms.
+
+        Returns
+        -------
+        X_scaled : ndarray of the shape of ``X`` (list for a ragged list), float32
+            The scaled spectrograms.
 
         Raises
         ------

@@ -1,7 +1,7 @@
 """DCASE evaluation: partial AUC, per-section scores, the per-group report, scorers.
 
 Every ROC AUC here is :func:`sklearn.metrics.roc_auc_score`; this module only adds
-the DCASE grouping rules (DESIGN.md section 8) and the plumbing that lets
+the DCASE grouping rules and the plumbing that lets
 ``GridSearchCV`` score an anomaly detector through its ``anomaly_score``.
 """
 
@@ -37,7 +37,7 @@ DOMAINS = ("source", "target")
 MEAN_ROWS = ("arithmetic mean", "harmonic mean")
 OVERALL = "all"
 COUNT_COLUMNS = ("n_normal", "n_anomalous", "n_unlabeled")
-# Metadata of DESIGN.md section 5: a scorer forwards it to the detector, never to
+# Metadata (machine_id, domain): a scorer forwards it to the detector, never to
 # the score function.
 DETECTOR_METADATA = ("machine_id", "domain")
 
@@ -116,7 +116,7 @@ def partial_auc(y_true, y_score, *, max_fpr=0.1):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -274,7 +274,7 @@ def section_scores(y_true, y_score, *, domain=None, max_fpr=0.1):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -363,7 +363,7 @@ def anomaly_report(y_true, y_score, *, machine_type, machine_id, domain=None,
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -452,7 +452,7 @@ def official_score(report):
 
     References
     ----------
-    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``); DESIGN.md section 8.
+    DCASE 2023 Task 2 evaluator (``dcase2023_task2_evaluator``)
 
     Examples
     --------
@@ -573,8 +573,8 @@ def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
 
     Notes
     -----
-    The scores are ``estimator.anomaly_score(X, **metadata)`` (DESIGN.md section
-    3) or, for an estimator without it such as
+    The scores are ``estimator.anomaly_score(X, **metadata)`` or, for an estimator
+    without it such as
     :class:`sklearn.ensemble.IsolationForest`, ``-estimator.score_samples(X)``.
     Under metadata routing the scorer requests ``machine_id`` and ``domain`` and
     passes on those the estimator requests for ``decision_function``; metadata
@@ -585,7 +585,7 @@ def make_anomaly_scorer(score_func, *, greater_is_better=True, **kwargs):
 
     References
     ----------
-    DESIGN.md sections 3, 5 and 8.
+    scikit-learn's scorer protocol; the DCASE Task 2 AUC and pAUC of :func:`partial_auc`.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Cross-validation for anomaly detectors: train on normal clips only.
 
-A detector is fitted on normal clips (DESIGN.md section 3) and evaluated on normal
+A detector is fitted on normal clips and evaluated on normal
 and anomalous clips, so its folds are not complements of each other: the
 anomalous clips never enter a training fold.
 """
@@ -99,7 +99,7 @@ class NormalOnlyKFold(BaseCrossValidator):
 
     Notes
     -----
-    With `groups` (the ``machine_id`` of each clip, DESIGN.md section 5), the
+    With `groups` (the ``machine_id`` of each clip), the
     normal clips of every group are split into `n_splits` near-equal folds
     separately, so every group is in every training and every test fold; a group
     with fewer than `n_splits` normal clips is an error. The anomalous clips of
@@ -114,7 +114,7 @@ class NormalOnlyKFold(BaseCrossValidator):
 
     References
     ----------
-    DESIGN.md sections 3 and 5.
+    The DCASE Task 2 setting: detectors train on normal clips only.
 
     Examples
     --------
@@ -246,7 +246,7 @@ def normal_train_test_split(y, *, groups=None, train_size=0.5, random_state=None
 
     References
     ----------
-    DESIGN.md sections 3 and 5.
+    The DCASE Task 2 setting: detectors train on normal clips only.
 
     Examples
     --------

@@ -126,7 +126,9 @@ def _wavenet(common, logmel):
                          WaveNetPredictor(**common))
 
 
-#: ``--model`` names -> (description, factory(common, logmel) -> Pipeline). ``common``
+#: The models of ``sklasd run --model``: name -> (description, factory).
+#:
+#: ``factory(common, logmel)`` returns a Pipeline. ``common``
 #: holds the detector settings (``max_epochs``, ``random_state``, ``device``,
 #: ``verbose``), ``logmel`` the feature settings (``n_jobs``, ``verbose``).
 MODELS = {

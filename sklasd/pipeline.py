@@ -1,4 +1,4 @@
-"""scikit-learn's Pipeline with the detectors' ``anomaly_score`` (DESIGN.md section 3)."""
+"""scikit-learn's Pipeline with the detectors' ``anomaly_score``."""
 from sklearn import pipeline as _skpipeline
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.metaestimators import available_if
@@ -20,7 +20,7 @@ def _final_estimator_has(attr):
 
 
 class Pipeline(_skpipeline.Pipeline):
-    """scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
+    """A scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
 
     Everything else is :class:`sklearn.pipeline.Pipeline` unchanged; see its
     documentation for the parameters.
@@ -54,7 +54,7 @@ class Pipeline(_skpipeline.Pipeline):
 
     References
     ----------
-    DESIGN.md section 3; the detectors' contract follows scikit-learn's outlier
+    The detectors' contract follows scikit-learn's outlier
     detectors (``IsolationForest``) with DCASE's higher-is-anomalous score added.
 
     Examples

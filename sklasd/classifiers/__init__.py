@@ -1,4 +1,4 @@
-"""Neural classifiers of spectrograms (DESIGN.md section 4).
+"""Neural classifiers of spectrograms.
 
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """

@@ -189,8 +189,8 @@ class BaseNeuralClassifier(ClassifierMixin, SkorchEstimatorMixin, BaseEstimator)
     """Base of the skorch-trained classifiers on the spectrogram layout.
 
     Not used directly: subclasses supply the network body (``_build_module``).
-    Implements the classifier contract of DESIGN.md section 4 with the neural
-    training of section 6.
+    Implements sklasd's classifier contract (scikit-learn classifiers on the
+    spectrogram layout) with skorch training.
 
     Parameters
     ----------
@@ -542,7 +542,7 @@ class BaseNeuralClassifier(ClassifierMixin, SkorchEstimatorMixin, BaseEstimator)
 
         References
         ----------
-        papers/002 (Schlüter and Grill), section 5.2: maximally overlapping
+        Schlüter and Grill, ISMIR 2015, section 5.2: maximally overlapping
         excerpts and an 800 ms sliding median filter.
         """
         check_is_fitted(self, "net_")

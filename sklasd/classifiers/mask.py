@@ -1,8 +1,7 @@
-"""MaskEnhancer: dynamic time-frequency masks before a frozen classifier (papers/004).
+"""MaskEnhancer: dynamic time-frequency masks before a frozen classifier (Kim et al.).
 
 Kim, Park, Han and Ko, "Dual Stage Learning Based Dynamic Time-Frequency Mask
-Generation for Audio Event Classification", Interspeech 2020
-(``shared/papers/004_56388f0c37595568.txt``).
+Generation for Audio Event Classification", Interspeech 2020.
 """
 import copy
 import math
@@ -311,7 +310,7 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
 
     References
     ----------
-    papers/004 (Kim, Park, Han and Ko, Interspeech 2020), sections 3.1-3.3
+    Kim, Park, Han and Ko, Interspeech 2020, sections 3.1-3.3
     (DFE, layer normalization, DCL and DSL), 4 (features, training), 4.1
     (architecture) and 4.2 (CNN-FC, SFE).
 

@@ -1,4 +1,4 @@
-"""PrunedCNNClassifier: VGG- and Inception-style CNNs with magnitude pruning (papers/001)."""
+"""PrunedCNNClassifier: VGG- and Inception-style CNNs with magnitude pruning (Ooi et al.)."""
 import copy
 import numbers
 import warnings
@@ -11,7 +11,9 @@ from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["PrunedCNNClassifier", "OOI2020_FEATURES"]
 
-#: ``LogMelTransformer`` parameters of papers/001 section 2.1: mono down-mix, 2048-sample
+#: ``LogMelTransformer`` parameters of Ooi et al. (DCASE 2020 Task 1B), section 2.1.
+#:
+#: Mono down-mix, 2048-sample
 #: Hann window, 50 % overlap, 48 mel bands from 0 Hz to sr / 2 (use ``sr=48000``).
 OOI2020_FEATURES = dict(n_fft=2048, hop_length=1024, window="hann", n_mels=48,
                         fmin=0.0, fmax=None, channel=None)
@@ -161,7 +163,7 @@ class PrunedCNNClassifier(BaseNeuralClassifier):
 
     References
     ----------
-    papers/001 (Ooi et al., DCASE 2020 Task 1B), sections 2.1, 3.1, 3.2 and 4.
+    Ooi et al., DCASE 2020 Task 1B, sections 2.1, 3.1, 3.2 and 4.
 
     Examples
     --------

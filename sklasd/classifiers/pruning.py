@@ -2,7 +2,7 @@
 
 References
 ----------
-papers/001 (Ooi et al., DCASE 2020 Task 1B), section 4, equation (1); Zhu and Gupta,
+Ooi et al., DCASE 2020 Task 1B, section 4, equation (1); Zhu and Gupta,
 "To prune, or not to prune", ICLR 2018.
 """
 import numbers
@@ -62,7 +62,7 @@ def sparsity_schedule(epoch, initial_sparsity=0.1, final_sparsity=0.8, begin_epo
 
 
 class PolynomialDecayPruning(Callback):
-    """skorch callback: per-layer magnitude pruning on a polynomial-decay schedule.
+    """Skorch callback: per-layer magnitude pruning on a polynomial-decay schedule.
 
     At the start of every pruning epoch of :func:`sparsity_schedule`, the weights
     (kernels) of every convolution and dense layer are masked so that the fraction
@@ -99,7 +99,7 @@ class PolynomialDecayPruning(Callback):
 
     References
     ----------
-    papers/001, section 4, equation (1), with s_i = 0.1, s_f = 0.8, n = 20,
+    Ooi et al., DCASE 2020 Task 1B, section 4, equation (1), with s_i = 0.1, s_f = 0.8, n = 20,
     t0 = 100, dt = 10.
 
     Examples
@@ -135,7 +135,18 @@ class PolynomialDecayPruning(Callback):
         return self
 
     def schedule(self, epoch):
-        """Target sparsity at ``epoch`` (:func:`sparsity_schedule`)."""
+        """Target sparsity at ``epoch`` (:func:`sparsity_schedule`).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index, from 0.
+
+        Returns
+        -------
+        sparsity : float
+            Fraction of each layer's weights that are zero after this epoch.
+        """
         return sparsity_schedule(epoch, self.initial_sparsity, self.final_sparsity,
                                  self.begin_epoch, self.frequency, self.n_prunings,
                                  self.power)
@@ -229,7 +240,8 @@ def model_size(estimator):
 
     References
     ----------
-    papers/001, section 3.2 (ensemble) and Table 3 (sizes from non-zero counts).
+    Ooi et al., DCASE 2020 Task 1B, section 3.2 (ensemble) and Table 3 (sizes from
+    non-zero counts).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Dataset loaders, downloaders and synthetic data (DESIGN.md section 7).
+"""Dataset loaders, downloaders and synthetic data.
 
 Loaders read a folder in a dataset's published layout and return a
 :class:`sklearn.utils.Bunch` (``data`` = sorted absolute paths, ``target``, machine

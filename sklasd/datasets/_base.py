@@ -1,4 +1,4 @@
-"""Shared machinery of the folder loaders: listing, parsing and the Bunch (DESIGN.md section 7).
+"""Shared machinery of the folder loaders: listing, parsing and the Bunch.
 
 Every loader is the same three steps: list the audio files under a folder in sorted
 order, parse each path into labels with a layout-specific function, and build the
@@ -16,7 +16,7 @@ from sklearn.utils import Bunch
 
 AUDIO_SUFFIXES = (".wav",)
 
-# Columns every Bunch and frame have, in this order (DESIGN.md section 7).
+# Columns every Bunch and frame have, in this order.
 BASE_COLUMNS = ("filename", "target", "machine_type", "machine_id", "split", "domain")
 _STR_FIELDS = ("machine_type", "machine_id", "split", "domain")
 
@@ -140,7 +140,7 @@ def attributes_frame(records, index):
 
 def make_bunch(records, *, data, filenames, descr, sr=None, rates=None,
                return_X_y=False, as_frame=False):
-    """Build the Bunch of DESIGN.md section 7 from parsed records.
+    """Build the dataset Bunch from parsed records.
 
     Parameters
     ----------
@@ -214,7 +214,7 @@ def load_layout(data_dir, parse, descr, *, return_X_y=False, as_frame=False, kee
     Returns
     -------
     Bunch or tuple
-        The Bunch of DESIGN.md section 7 whose ``data`` are the sorted absolute paths
+        The dataset Bunch whose ``data`` are the sorted absolute paths
         (str ndarray); ``(data, target)`` with ``return_X_y``. With ``as_frame``,
         ``data`` is the frame without ``target`` and ``target`` a Series.
     """

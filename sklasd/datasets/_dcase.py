@@ -152,6 +152,7 @@ def load_dcase2020_task2(data_dir, *, return_X_y=False, as_frame=False):
         frame : DataFrame
             All of the above as columns plus ``clip_number`` and ``sr``.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises
@@ -213,6 +214,7 @@ def load_dcase2021_task2(data_dir, *, return_X_y=False, as_frame=False):
         frame : DataFrame
             All of the above plus ``section`` (``"00"``), ``clip_number`` and ``sr``.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises

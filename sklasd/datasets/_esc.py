@@ -103,6 +103,7 @@ def load_esc50(data_dir, *, esc10=False, return_X_y=False, as_frame=False):
             The above plus ``fold`` (int, 1-5, for cross-validation), ``class_id``,
             ``clip_id``, ``take``, ``esc10`` and ``sr``.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises

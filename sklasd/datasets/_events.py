@@ -56,6 +56,7 @@ def load_dcase2016_task2(data_dir, *, return_X_y=False, as_frame=False):
         frame : DataFrame
             The above plus ``event_number`` (``"002"``) and ``sr``.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises

@@ -233,7 +233,7 @@ def load_folder(data_dir, **kwargs):
     Returns
     -------
     bunch : sklearn.utils.Bunch or tuple
-        What the matching loader returns (DESIGN.md section 7).
+        What the matching loader returns.
 
     Raises
     ------

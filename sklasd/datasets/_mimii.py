@@ -76,7 +76,9 @@ def load_mimii(data_dir, *, return_X_y=False, as_frame=False):
         attributes : DataFrame
             Column ``snr_db`` (``"-6"``, ``"0"``, ``"6"``; ``""`` when no folder says).
         frame : DataFrame
+            All of the above as columns.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises

@@ -219,6 +219,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
         target : ndarray of int64, shape (n_clips,)
             1 = anomaly, 0 = normal.
         machine_type, machine_id, split : ndarray of str, shape (n_clips,)
+            The DCASE labels of each clip.
         domain : ndarray of str, shape (n_clips,)
             ``""``.
         attributes : DataFrame
@@ -227,6 +228,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
         frame : DataFrame
             All of the above as columns (without the waveforms).
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------
@@ -247,7 +249,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
 
     References
     ----------
-    Koizumi et al., "ToyADMOS", WASPAA 2019 (papers/000) for the kinds of faults;
+    Koizumi et al., "ToyADMOS", WASPAA 2019 for the kinds of faults;
     Purohit et al., "MIMII Dataset", DCASE 2019 Workshop.
 
     Examples
@@ -327,7 +329,7 @@ def mix_at_snr(signal, noise, snr_db, *, random_state=None):
     shorter than the signal) to the signal's length, then scaled so that
     ``10 * log10(P_signal / P_noise) = snr_db``, with P the mean power of the signal
     clip and of the noise excerpt. This is how the ToyADMOS benchmark builds its
-    training and test sets (papers/000, section 4: randomly cropped environmental
+    training and test sets (Koizumi et al., WASPAA 2019, section 4: randomly cropped environmental
     noise at +10 dB).
 
     Parameters

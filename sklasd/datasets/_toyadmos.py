@@ -100,6 +100,7 @@ def load_toyadmos(data_dir, *, channel=None, return_X_y=False, as_frame=False):
         frame : DataFrame
             The above plus ``channel`` (int) and ``recording`` (``"IND"``/``"CNT"``).
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises
@@ -118,7 +119,7 @@ def load_toyadmos(data_dir, *, channel=None, return_X_y=False, as_frame=False):
     References
     ----------
     Koizumi et al., "ToyADMOS: A Dataset of Miniature-Machine Operating Sounds for
-    Anomalous Sound Detection", WASPAA 2019 (papers/000, section 2).
+    Anomalous Sound Detection", WASPAA 2019, section 2.
     https://zenodo.org/record/3351307
 
     Examples

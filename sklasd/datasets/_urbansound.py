@@ -107,6 +107,7 @@ def load_urbansound8k(data_dir, *, return_X_y=False, as_frame=False):
             The above plus ``fold`` (int 1-10), ``class_id``, ``fsID``,
             ``occurrence_id``, ``slice_id``, ``salience`` (with the CSV) and ``sr``.
         DESCR : str
+            Description of the dataset.
     (data, target) : tuple if ``return_X_y`` is True
 
     Raises

@@ -1,4 +1,4 @@
-"""Unsupervised anomaly detectors (DESIGN.md section 3).
+"""Unsupervised anomaly detectors.
 
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """

@@ -47,7 +47,7 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
 
     References
     ----------
-    papers/003 (Daniluk et al., DCASE 2020 Task 2), section 2.3: mean, median, winmed.
+    Daniluk et al., DCASE 2020 Task 2, section 2.3: mean, median, winmed.
 
     Examples
     --------
@@ -72,7 +72,7 @@ class BaseNeuralDetector(BaseSkorchDetector):
 
     Not used directly: subclasses supply the network (``_build_module``) and, where
     needed, the per-unit loss and score. The base implements the detector contract
-    of DESIGN.md section 3 on the window layout of section 2.
+    (:class:`~sklasd.base.AnomalyDetectorMixin`) on the window layout (``FrameStacker``).
 
     Parameters
     ----------

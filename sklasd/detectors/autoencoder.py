@@ -151,7 +151,7 @@ class AutoencoderDetector(BaseNeuralDetector):
     ----------
     .. [1] Y. Koizumi et al., "ToyADMOS: A dataset of miniature-machine operating
        sounds for anomalous sound detection", WASPAA 2019, section 4
-       (papers/000_4f6d39300b472e36.txt).
+       (Koizumi et al., WASPAA 2019).
     .. [2] DCASE 2020 Task 2 baseline, ``keras_model.py`` and ``baseline.yaml``,
        https://github.com/y-kawaguchi/dcase2020_task2_baseline
     .. [3] N. Harada, D. Niizumi, Y. Ohishi, D. Takeuchi, M. Yasuda, "First-shot

@@ -1,4 +1,4 @@
-"""Weighted mean of standardized detector scores, weights searched on the simplex (papers/003 section 5)."""
+"""Weighted mean of standardized detector scores, weights searched on the simplex (Daniluk et al.)."""
 import inspect
 import numbers
 
@@ -138,7 +138,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     .. [1] P. Daniluk, M. Gozdziewski, S. Kapka and M. Kosmider, "Ensemble of
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, section 5, Table 4 and
-       Figure 1 (papers/003_0eeeefe6b0992b64.txt).
+       Figure 1 (Daniluk et al., DCASE 2020 Task 2).
 
     Examples
     --------
@@ -275,7 +275,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         n = _num_samples(X)
         routed = self._route("fit", metadata)
         if self.weights is not None or y is None:
-            y = np.zeros(n, dtype=int)  # unsupervised: y is ignored (DESIGN.md section 3)
+            y = np.zeros(n, dtype=int)  # unsupervised: y is ignored
         y = check_labels(y, name="y")
         if len(y) != n:
             raise ValueError(f"y has {len(y)} entries but X has {n} clips.")

@@ -1,4 +1,4 @@
-"""Heteroskedastic variational autoencoder (papers/003 section 2)."""
+"""Heteroskedastic variational autoencoder (Daniluk et al., DCASE 2020 Task 2, section 2)."""
 import numbers
 
 import torch
@@ -221,7 +221,7 @@ class HVAEDetector(BaseNeuralDetector):
     .. [1] P. Daniluk, M. Gozdziewski, S. Kapka, M. Kosmider, "Ensemble of
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, sections 2.1 (model, eqs. 1-2)
-       and 2.3 (architecture, Table 1) (papers/003_0eeeefe6b0992b64.txt).
+       and 2.3 (architecture, Table 1) (Daniluk et al., DCASE 2020 Task 2).
 
     Examples
     --------

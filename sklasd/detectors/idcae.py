@@ -1,4 +1,4 @@
-"""ID Conditioned Auto-Encoder (papers/003 section 3)."""
+"""ID Conditioned Auto-Encoder (Daniluk et al., DCASE 2020 Task 2, section 3)."""
 import numbers
 import warnings
 
@@ -181,7 +181,7 @@ class IDConditionedAE(BaseNeuralDetector):
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, section 3 (3.1 method, 3.2
        architecture and training, Table 2, 3.3 settings)
-       (papers/003_0eeeefe6b0992b64.txt).
+       (Daniluk et al., DCASE 2020 Task 2).
     .. [2] P. Oza, V. M. Patel, "C2AE: Class conditioned auto-encoder for open-set
        recognition", CVPR 2019.
 

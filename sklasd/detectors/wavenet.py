@@ -1,4 +1,4 @@
-"""WaveNet-like next-frame predictor on log-mel spectrograms ("Freak", papers/003 section 4)."""
+"""WaveNet-like next-frame predictor on log-mel spectrograms ("Freak", Daniluk et al.)."""
 import inspect
 import numbers
 
@@ -20,8 +20,8 @@ def receptive_field(n_blocks, kernel_size):
     """Frames of input behind one prediction: ``1 + (kernel_size - 1) * (2 ** (n_blocks + 1) - 1)``.
 
     The residual blocks have dilations 1, 2, ..., ``2 ** (n_blocks - 1)`` and the
-    output convolution ``2 ** n_blocks`` (papers/003 Table 5: 31 frames for 3 blocks
-    of kernel 3).
+    output convolution ``2 ** n_blocks`` (Daniluk et al., DCASE 2020 Task 2,
+    Table 5: 31 frames for 3 blocks of kernel 3).
 
     Examples
     --------
@@ -224,7 +224,8 @@ class WaveNetPredictor(BaseSkorchDetector):
 
     Notes
     -----
-    Network (papers/003 Table 5): residual blocks ``h = ReLU(conv_k,d(N(x)))``,
+    Network (Daniluk et al., DCASE 2020 Task 2, Table 5): residual blocks
+    ``h = ReLU(conv_k,d(N(x)))``,
     ``g = sigmoid(conv_1(N(h))) * ReLU(conv_1(N(h)))``,
     ``block(x) = ReLU(conv_1(N(g))) + conv_1(x)`` (the shortcut 1x1 convolution has
     neither normalization nor activation), then an output causal convolution to
@@ -269,7 +270,7 @@ class WaveNetPredictor(BaseSkorchDetector):
     .. [1] P. Daniluk, M. Gozdziewski, S. Kapka and M. Kosmider, "Ensemble of
        auto-encoder based and WaveNet like systems for unsupervised anomaly
        detection", DCASE 2020 Task 2 technical report, section 4 and Table 5
-       (papers/003_0eeeefe6b0992b64.txt).
+       (Daniluk et al., DCASE 2020 Task 2).
     .. [2] A. van den Oord et al., "WaveNet: a generative model for raw audio",
        arXiv:1609.03499, 2016.
 
