@@ -13,13 +13,13 @@ from ._base import BaseNeuralClassifier
 
 __all__ = ["CNNFCClassifier", "KIM2020_FEATURES"]
 
-#: ``LogMelTransformer`` parameters of papers/004 section 4: 16 kHz, clips zero-padded
+#: ``LogMelTransformer`` parameters of Kim et al. (Interspeech 2020), section 4: 16 kHz, clips zero-padded
 #: (or cropped) to 4 s, Hamming window of 512 samples, hop 256, 40 mel bands. Follow it
 #: with ``SpectrogramScaler(per="minmax")`` (the paper's per-clip min-max normalization).
 KIM2020_FEATURES = dict(sr=16000, n_fft=512, hop_length=256, window="hamming",
                         n_mels=40, duration=4.0, pad="constant")
 
-# (kernel, stride) of the first max-pooling and of the later ones (papers/004 4.1, 4.2)
+# (kernel, stride) of the first max-pooling and of the later ones (Kim et al., 4.1, 4.2)
 _FIRST_POOL = ((3, 3), (2, 2))
 _LATER_POOL = ((3, 4), (2, 3))
 
@@ -71,7 +71,7 @@ class _CNNFC(torch.nn.Module):
 
 
 class CNNFCClassifier(BaseNeuralClassifier):
-    """The CNN-FC baseline of papers/004: five 3x3 conv layers, three max-poolings, dense.
+    """The CNN-FC baseline of Kim et al. (Interspeech 2020): five 3x3 conv layers, three max-poolings, dense.
 
     The default pre-trained classifier of :class:`~sklasd.classifiers.MaskEnhancer`.
 
@@ -112,7 +112,8 @@ class CNNFCClassifier(BaseNeuralClassifier):
 
     References
     ----------
-    papers/004 (Kim et al., Interspeech 2020), sections 4 and 4.2.
+    Kim, Park, Han, Ko, "Dual stage learning based dynamic time-frequency mask
+    generation for audio event classification", Interspeech 2020, sections 4 and 4.2.
 
     Examples
     --------

@@ -1,8 +1,8 @@
 """The frame-based neural detectors' base: unit scores aggregated per clip.
 
 :class:`BaseNeuralDetector` adds to the training and threshold core
-(:class:`~sklasd.detectors._core.BaseSkorchDetector`) the window layout of DESIGN.md
-section 2 and the per-clip aggregation of unit scores of section 3 (``aggregation``,
+(:class:`~sklasd.detectors._core.BaseSkorchDetector`) the window layout
+``(n_clips, n_windows, n_features)`` and the per-clip aggregation of unit scores (``aggregation``,
 ``agg_window``). The autoencoder, the HVAE and the ID-conditioned autoencoder derive
 from it; a subclass supplies the network and, where it differs from the window MSE,
 the per-unit loss.

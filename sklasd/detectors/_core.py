@@ -2,7 +2,7 @@
 
 :class:`BaseSkorchDetector` validates input, samples training units (windows,
 excerpts) from clips, hands skorch whole batches, seeds the run and fits the
-decision threshold to the training clips' scores (DESIGN.md sections 3 and 6). How
+decision threshold to the training clips' scores. How
 units are cut from a clip and how a clip's score is made are the subclass's:
 :class:`~sklasd.detectors._base.BaseNeuralDetector` scores units and aggregates them
 per clip (the frame-based detectors), ``WaveNetPredictor`` scores excerpts its own
@@ -53,7 +53,7 @@ class _UnitBatches(torch.utils.data.IterableDataset):
     """Whole batches of units sampled from clips, re-drawn at every iteration (epoch).
 
     skorch iterates it through a ``DataLoader(batch_size=None)``, so each item is a
-    ready batch: no per-sample indexing and collation (DESIGN.md section 10).
+    ready batch: no per-sample indexing and collation.
     """
 
     def __init__(self, detector, X, clips, metadata, *, batch_size, units_per_clip,

@@ -1,4 +1,4 @@
-"""Exhaustive search of ensemble weights on a grid over the simplex (papers/003 section 5)."""
+"""Exhaustive search of ensemble weights on a grid over the simplex (Daniluk et al., DCASE 2020 Task 2, section 5)."""
 import itertools
 
 import numpy as np
