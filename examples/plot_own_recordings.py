@@ -5,12 +5,13 @@ Your own recordings: fit on normal sounds, score new ones
 The everyday job: a folder of recordings of a machine running normally, and new
 recordings to check. ``sklasd fit`` trains the default detector (the DCASE 2020
 baseline autoencoder) on the normal folder and saves it; ``sklasd score`` scores every
-file of the new folder with the saved model and writes one CSV row per file. Here the
+file of the new folder with the saved model and writes the DCASE result files
+(``anomaly_score_<type>.csv``, ``decision_result_<type>.csv``) into a folder. Here the
 two commands run from Python through :func:`sklasd.cli.main`, exactly as on the command
 line::
 
     sklasd fit my_machine/normal -o model.joblib --epochs 5
-    sklasd score model.joblib my_machine/new -o scores.csv
+    sklasd score model.joblib my_machine/new -o scores/
 
 The recordings are real DCASE 2020 slider clips when ``SKLASD_EXAMPLES_DATA`` holds
 the ``dcase2020-task2-lite`` folder, and generated motor sounds written as wav files
@@ -61,24 +62,33 @@ from sklasd.cli import main
 status = main(["fit", str(work / "normal"), "-o", str(work / "model.joblib"),
                "--epochs", "5", "--quiet"])
 status = status or main(["score", str(work / "model.joblib"), str(work / "new"), "-o",
-                         str(work / "scores.csv"), "--quiet"])
+                         str(work / "scores"), "--quiet"])
 print("exit status", status)  # 0: success, 2: bad input, as on the command line
 
 # %%
 # Read the results
 # ----------------
-# One row per file: its anomaly score (higher = more anomalous) and the decision,
+# Two CSV files without a header, one row per file, as the DCASE baselines write
+# them: the anomaly score (higher = more anomalous) and the decision (1 = anomalous),
 # which compares the score with the threshold learnt from the normal recordings (the
-# 0.9 quantile of a gamma distribution fitted to their scores).
-import joblib
+# 0.9 quantile of a gamma distribution fitted to their scores). The model file holds
+# one fitted pipeline per machine type; :func:`sklasd.cli.load_models` reads it back
+# (it checks the file's header and checksum first: load only model files you trust).
 import matplotlib.pyplot as plt
 import pandas as pd
 
-scores = pd.read_csv(work / "scores.csv")
-scores["file"] = scores["file"].map(lambda f: Path(f).name)
+from sklasd.cli import load_models
+
+out = work / "scores"
+print(sorted(p.name for p in out.iterdir()))
+scores = pd.read_csv(next(out.glob("anomaly_score_*.csv")), header=None,
+                     names=["file", "anomaly_score"])
+decisions = pd.read_csv(next(out.glob("decision_result_*.csv")), header=None,
+                        names=["file", "is_anomaly"])
+scores = scores.merge(decisions, on="file")
 print(scores.to_string(index=False))
 
-model = next(iter(joblib.load(work / "model.joblib").values()))
+model = next(iter(load_models(work / "model.joblib").values()))
 threshold = model[-1].threshold_
 
 fig, ax = plt.subplots(figsize=(8, 4))
