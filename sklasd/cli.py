@@ -34,6 +34,7 @@ from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
+from sklasd._runplan import duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
@@ -140,126 +141,6 @@ def _screen(data, skip_bad, log, model=None):
     return np.asarray(kept, dtype=int), skipped
 
 
-def _train_test(frame, train_fraction, min_train, seed):
-    """Training and test positions for one machine type, and what each ID trained on.
-
-    An ID with at least ``min_train`` normal clips in its ``train`` split trains on
-    them and is scored on all its other clips. An ID with fewer (most folders of
-    real recordings hold test clips only) also trains on a seeded ``train_fraction``
-    of its other normal clips, per domain where the data has domains, and is scored
-    on the rest; a domain or ID without normal clips only contributes test clips.
-    A machine type without any normal clip (a DCASE evaluation test set, one's own
-    unlabeled recordings) trains on its unlabeled clips, taken to be mostly normal
-    (those of the ``train`` split if there are any), and every clip is scored.
-    """
-    train, test = [], []
-    for machine_id, rows in frame.groupby("machine_id", sort=True):
-        pos = rows.index.to_numpy()
-        normal = (rows["target"] == 0).to_numpy()
-        in_train = (rows["split"] == "train").to_numpy() & normal
-        others = ~(rows["split"] == "train").to_numpy()
-        if in_train.sum() < min_train:
-            in_train |= _fraction_of_normals(rows, others & normal, train_fraction, seed)
-        train.append(pos[in_train])
-        test.append(pos[~in_train & (others | ~normal)])
-    train, test = np.concatenate(train), np.concatenate(test)
-    if train.size == 0:  # no labelled normal clip anywhere: the unlabeled ones
-        unlabeled = (frame["target"] == -1).to_numpy()
-        from_split = unlabeled & (frame["split"] == "train").to_numpy()
-        train = frame.index.to_numpy()[from_split if from_split.any() else unlabeled]
-        test = frame.index.to_numpy()[~from_split] if from_split.any() else \
-            frame.index.to_numpy()
-    return np.sort(train), np.sort(test), _describe_training(frame, train, test)
-
-
-def _fraction_of_normals(rows, candidates, train_fraction, seed):
-    """Mask of a seeded ``train_fraction`` of the ``candidates`` of ``rows``, drawn in
-    each domain that has normal clips (a domain without any gives none)."""
-    from sklasd.model_selection import normal_train_test_split
-
-    mask = np.zeros(len(rows), dtype=bool)
-    where = np.flatnonzero(candidates)
-    if where.size:
-        tr, _ = normal_train_test_split(
-            np.zeros(where.size, dtype=int), groups=rows["domain"].to_numpy()[where],
-            train_size=train_fraction, random_state=seed)
-        mask[where[tr]] = True
-    return mask
-
-
-def _clips(n, what):
-    return f"{n} {what} clip{'s' if n != 1 else ''}"
-
-
-def _describe_training(frame, train, test):
-    """``{machine_id: what the model scoring it was trained on}``, in plain words."""
-    used = frame.loc[train]
-    machine_type = frame["machine_type"].iloc[0]
-    if (used["target"] == -1).all():
-        in_sample = "; each clip is also scored" if np.isin(train, test).any() else ""
-        text = (f"trained on {_clips(len(train), 'unlabeled')} of {machine_type}, "
-                f"taken as normal{in_sample}")
-        return {machine_id: text for machine_id in frame["machine_id"].unique()}
-    described = {}
-    for machine_id in frame["machine_id"].unique():
-        mine = used[used["machine_id"] == machine_id]
-        others = used[used["machine_id"] != machine_id]
-        name = machine_id or "the folder"
-        if mine.empty:
-            described[machine_id] = (
-                f"no normal clips of {name} to train on: scored by the {machine_type} "
-                f"model, trained on {_clips(len(others), 'normal')} of "
-                f"{', '.join(sorted(set(others['machine_id'])))}")
-            continue
-        text = f"trained on {_clips(len(mine), 'normal')} of {name}{_domains(mine)}"
-        drawn = int((mine["split"] != "train").sum())
-        if drawn:
-            text += f", {drawn} of them drawn from its clips outside a train folder"
-        if not others.empty:
-            text += (f", in one {machine_type} model with {len(others)} of "
-                     f"{', '.join(sorted(set(others['machine_id'])))}")
-        described[machine_id] = text
-    return described
-
-
-def _domains(rows):
-    """`` (source)`` or `` (20 source, 7 target)``: the domains of some clips."""
-    counts = rows["domain"][rows["domain"] != ""].value_counts().sort_index()
-    if counts.empty:
-        return ""
-    if len(counts) == 1:
-        return f" ({counts.index[0]})"
-    return " (" + ", ".join(f"{n} {d}" for d, n in counts.items()) + ")"
-
-
-def _duration_notes(paths, reference):
-    """Per-file note where a duration differs by >10 % from the training clips'."""
-    from sklasd.features import duration_outliers
-
-    notes = np.full(len(paths), "", dtype=object)
-    if reference is None or not isinstance(paths[0], str):
-        return notes
-    seconds = _durations(paths)
-    for i in duration_outliers(seconds, reference):
-        notes[i] = (f"duration {seconds[i]:.2f} s differs by more than 10% from the "
-                    f"training clips' {reference:.2f} s")
-    return notes
-
-
-def _durations(paths):
-    """Durations in seconds from the file headers (NaN where one cannot be read)."""
-    import soundfile as sf
-
-    return np.array([_seconds(sf, path) for path in paths])
-
-
-def _seconds(sf, path):
-    try:
-        return sf.info(path).duration
-    except (sf.LibsndfileError, RuntimeError, OSError):
-        return np.nan
-
-
 # --- outputs --------------------------------------------------------------------
 @contextlib.contextmanager
 def _staging(args):
@@ -326,15 +207,15 @@ def _save_plots(stage, machine_type, frame, scores, threshold):
 
 # --- commands --------------------------------------------------------------------
 def _run_type(args, machine_type, frame, data, log):
-    train, test, how = _train_test(frame, args.train_fraction, args.min_train_clips,
+    train, test, how = train_test(frame, args.train_fraction, args.min_train_clips,
                                    args.seed)
     for machine_id, rule in how.items():
         log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
     log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
     model = _new_model(args, machine_type)
-    reference = (float(np.nanmedian(_durations(data[train])))
+    reference = (float(np.nanmedian(durations(data[train])))
                  if isinstance(data[0], str) else None)
-    test_frame = frame.loc[test].assign(notes=_duration_notes(data[test], reference))
+    test_frame = frame.loc[test].assign(notes=duration_notes(data[test], reference))
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"]
     _routed(model, "fit", data[train], ids.loc[train].to_numpy())
@@ -497,7 +378,7 @@ def cmd_score(args, log):
         log(f"note: {message}")
     table = pd.DataFrame({"file": kept, "anomaly_score": scores,
                           "decision_result": decisions,
-                          "notes": _duration_notes(
+                          "notes": duration_notes(
                               kept, getattr(model[0], "training_duration_", None))})
     with _staging(args) as stage:
         _write_scores(stage, machine_type, args.machine_id, table)
