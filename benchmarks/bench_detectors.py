@@ -1,4 +1,4 @@
-"""Every ``sklasd run --model`` pipeline, and PyOD's AudioAE, on the real folders and generated sounds.
+"""Every ``sklasd run --model`` pipeline and PyOD's AudioAE on the real folders and generated sounds.
 
 Prints, in one run, one row per (data set, pipeline): AUC, pAUC (max_fpr 0.1),
 AUC (source) and AUC (target) where the data have domains, the official score
@@ -27,7 +27,15 @@ Data sets:
 PyOD's ``AudioAE`` (``pip install pyod``; a benchmark-only dependency) is fitted on
 the same file lists; where PyOD is missing the row says so.
 
+``ensemble (searched)`` on valve: ``WeightedEnsembleDetector`` over the fitted
+pooled pipelines (``gmm``, ``knn``, ``mahalanobis``, wrapped in
+``FrozenEstimator``), its weights searched on labelled clips and cross-fitted: the
+test clips are split in two halves (stratified, seeded); the weights searched on
+half A score half B and vice versa. The standardisation statistics are the
+members' scores on the training clips plus the normal clips of the searching half.
+
 Usage: python benchmarks/bench_detectors.py [--quick] [--models gmm knn ...]
+[--sets valve slider mimii generated] [--no-pyod]
 (``--quick`` trains the neural pipelines and AudioAE for 5 epochs instead of 100
 and 40; the pooled pipelines have no epochs.)
 """
@@ -40,7 +48,10 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.metadata_routing import get_routing_for_object
+
+from sklasd.detectors import WeightedEnsembleDetector
 
 from sklasd.datasets import load_folder, make_machine_sounds
 from sklasd.metrics import anomaly_report, official_score, section_scores
@@ -98,6 +109,9 @@ def _clips(frame):
     return list(frame["data"]) if "data" in frame else list(frame["filename"])
 
 
+FITTED = {}  # (data set, pipeline) -> fitted pipeline, for the searched ensemble
+
+
 def run_sklasd(name, frame, train, test, epochs):
     X, ids = _clips(frame), frame["machine_id"].to_numpy()
     model = make_model(name, max_epochs=epochs, random_state=0, n_jobs=N_JOBS)
@@ -106,7 +120,39 @@ def run_sklasd(name, frame, train, test, epochs):
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     scores = _call(model, "anomaly_score", [X[i] for i in test], ids[test])
-    return scores, fit_s, len(test) / (time.perf_counter() - start)
+    rate = len(test) / (time.perf_counter() - start)
+    FITTED[name] = model
+    return scores, fit_s, rate
+
+
+def halves(y, seed=0):
+    """Two halves of the positions ``0 .. len(y) - 1``, each with both classes."""
+    rng = np.random.default_rng(seed)
+    a = np.zeros(len(y), bool)
+    for label in (0, 1):
+        pos = rng.permutation(np.flatnonzero(y == label))
+        a[pos[: (len(pos) + 1) // 2]] = True
+    return np.flatnonzero(a), np.flatnonzero(~a)
+
+
+def run_searched_ensemble(frame, train, test, members, step=0.01):
+    """Cross-fitted weight search over fitted members; returns the row inputs."""
+    X = np.asarray(_clips(frame), dtype=object)
+    y_test = frame["target"].to_numpy()[test]
+    scores, weights = np.empty(len(test)), []
+    start = time.perf_counter()
+    a, b = halves(y_test)
+    for search, score in ((a, b), (b, a)):
+        idx = np.r_[train, test[search]]
+        y = np.r_[np.zeros(len(train), int), y_test[search]]
+        ens = WeightedEnsembleDetector(
+            [(m, FrozenEstimator(FITTED[m])) for m in members], weight_step=step,
+            cv=[(np.arange(len(train)), np.arange(len(train), len(idx)))])
+        ens.fit(list(X[idx]), y)
+        scores[score] = ens.anomaly_score(list(X[test[score]]))
+        weights.append(dict(zip(members, ens.weights_.round(2).tolist())))
+    print(f"  ensemble (searched) weights, half A / half B: {weights[0]} / {weights[1]}")
+    return scores, time.perf_counter() - start
 
 
 def run_pyod(frame, train, test, epochs):
@@ -174,6 +220,9 @@ def main():
     parser.add_argument("--models", nargs="*", default=list(MODELS),
                         help="pipelines of sklasd.models.MODELS to run (default: all)")
     parser.add_argument("--no-pyod", action="store_true", help="leave out PyOD's AudioAE")
+    parser.add_argument("--sets", nargs="*", default=["valve", "slider", "mimii", "generated"],
+                        help="data sets to run: valve, slider, mimii (or mimii/slider, "
+                        "mimii/valve), generated (default: all but the two mimii halves)")
     args = parser.parse_args()
     torch.set_num_threads(N_JOBS)
     sklearn.set_config(enable_metadata_routing=True)
@@ -190,16 +239,21 @@ def main():
             import pyod.models.audio_ae  # noqa: F401
         except ImportError as exc:
             pyod_note = f"left out: PyOD's AudioAE cannot be imported ({exc})"
-    sets = [valve_set(), slider_set(), *mimii_sets(), generated_set()]
+    makers = {"valve": lambda: [valve_set()], "slider": lambda: [slider_set()],
+              "mimii": lambda: list(mimii_sets()), "generated": lambda: [generated_set()],
+              "mimii/slider": lambda: [s for s in mimii_sets() if s[0] == "mimii/slider"],
+              "mimii/valve": lambda: [s for s in mimii_sets() if s[0] == "mimii/valve"]}
+    sets = [s for name in args.sets for s in makers[name]()]
     rows = []
     for data, frame, folds in sets:
         print(f"{data}: {len(folds)} fold(s), training clips per fold "
               f"{[len(tr) for tr, _ in folds]}, test clips {sum(len(te) for _, te in folds)}",
               flush=True)
-        runs = [(m, lambda f, tr, te, m=m: run_sklasd(m, f, tr, te, epochs))
-                for m in args.models]
+        runs = []
         if pyod_note is None:
             runs.append(("PyOD AudioAE", lambda f, tr, te: run_pyod(f, tr, te, pyod_epochs)))
+        runs += [(m, lambda f, tr, te, m=m: run_sklasd(m, f, tr, te, epochs))
+                 for m in args.models]
         runs.append(("log-mel", run_logmel))  # last: the files are in the page cache
         for method, run in runs:
             try:
@@ -208,9 +262,14 @@ def main():
                 print(f"note: {data} {method} failed: {type(exc).__name__}: {exc}")
                 continue
             rows.append(row(data, method, frame, test, scores, fit_s, rate))
-            if scores is not None:
-                print(f"  {method}: AUC {rows[-1]['AUC']:.3f} official "
-                      f"{rows[-1]['official']:.3f}", flush=True)
+            print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in rows[-1].items()), flush=True)
+        members = [m for m in ("gmm", "knn", "mahalanobis") if m in FITTED]
+        if data == "valve" and len(members) > 1:
+            (train, test), = folds
+            scores, fit_s = run_searched_ensemble(frame, train, test, members)
+            rows.append(row(data, "ensemble (searched)", frame, test, scores, fit_s, np.nan))
+        FITTED.clear()
     if pyod_note:
         print(f"note: PyOD AudioAE {pyod_note}")
     table = pd.DataFrame(rows)

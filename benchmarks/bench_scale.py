@@ -17,7 +17,10 @@ Peak memory: of the local run's process, of the client process of the Dask run, 
 of each worker process (``ru_maxrss``, read on the workers after the run).
 
 Usage: python benchmarks/bench_scale.py [--quick] [--workers 2] [--epochs 10] [--cache DIR]
-``--quick`` uses 40 training and 8 test clips per machine type and 1 epoch.
+                                       [--one-thread]
+``--quick`` uses 40 training and 8 test clips per machine type and 1 epoch;
+``--one-thread`` adds a local run with one torch thread (``OMP_NUM_THREADS=1``), as each
+worker task runs: on a busy machine two torch threads per process can be much slower.
 """
 
 import argparse
@@ -67,16 +70,19 @@ def make_folder(cache, size):
     return folder
 
 
-def run_sklasd(folder, out, epochs, scheduler=None):
+def run_sklasd(folder, out, epochs, scheduler=None, threads=None):
     """Wall time (s), peak RSS (bytes) and per-type start times of one ``sklasd run``."""
     command = [sys.executable, "-m", "sklasd", "run", str(folder), "--out", str(out),
                "--epochs", str(epochs), "--model", "ae"]
     if scheduler:
         command += ["--scheduler", scheduler]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)  # torch's thread count
     starts = {}
     start = time.perf_counter()
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=env)
     for line in process.stderr:
         match = re.search(r"\[(\w+)\] fitting on", line)
         if match:
@@ -130,6 +136,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=None,
                         help="AE epochs (default: 10, or 1 with --quick)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--one-thread", action="store_true",
+                        help="also run locally with one torch thread, as a worker task runs")
     args = parser.parse_args()
     size = "quick" if args.quick else "full"
     epochs = args.epochs or (1 if args.quick else 10)
@@ -143,12 +151,16 @@ def main():
             folder, Path(tmp) / "dask", epochs, args.workers)
         same = pd.read_csv(Path(tmp) / "local" / "metrics.csv").equals(
             pd.read_csv(Path(tmp) / "dask" / "metrics.csv"))
+        if args.one_thread:
+            one_wall, one_rss, _ = run_sklasd(folder, Path(tmp) / "one", epochs, threads=1)
 
     times = per_type_times(starts, local_wall)
     print("\nper machine type, local run (s): "
           + ", ".join(f"{t} {s:.1f}" for t, s in times.items()))
     print(f"\n{'run':<34}{'wall (s)':>10}{'peak memory':>16}")
     print(f"{'local (reference)':<34}{local_wall:>10.1f}{mib(local_rss):>16}")
+    if args.one_thread:
+        print(f"{'local, 1 torch thread':<34}{one_wall:>10.1f}{mib(one_rss):>16}")
     print(f"{f'LocalCluster, {args.workers} workers':<34}{dask_wall:>10.1f}"
           f"{mib(client_rss):>16}  (client)")
     for address, rss in workers.items():

@@ -32,7 +32,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
-    "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising",
+    "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising", "parallel",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -93,10 +93,13 @@ def _task(func, item):
 
 def map_machine_types(func, items, scheduler, log):
     """See :func:`sklasd.parallel.map_machine_types`."""
+    items = list(items)
     with connect(scheduler) as client:
+        log(f"Dask: {len(items)} machine type(s) on {len(client.nthreads())} worker(s) at "
+            f"{client.scheduler.address}")
         # items may hold audio in memory: send them as data, not in the task graph
         futures = [client.submit(_task, func, item, pure=False)
-                   for item in client.scatter(list(items), hash=False)]
+                   for item in client.scatter(items, hash=False)]
         for future in futures:
             result, messages = future.result()
             for message in messages:

@@ -87,9 +87,10 @@ def save_models(models, path):
 
 
 def _read(path):
+    """``(magic line, header line, payload)`` of a model file, each read once."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return f.readline(), f.readline(), f.read()
     except FileNotFoundError:
         raise ModelFileError(f"model file {str(path)!r} not found") from None
     except IsADirectoryError:
@@ -99,15 +100,14 @@ def _read(path):
         raise ModelFileError(f"model file {str(path)!r} cannot be read: {reason}") from None
 
 
-def _payload(path, blob):
+def _payload(path, magic, line, payload):
     """The checked pickle bytes of a model file, or a ModelFileError saying why not."""
     name = f"model file {str(path)!r}"
-    if not blob:
+    if not magic:
         raise ModelFileError(f"{name} is empty")
-    if not blob.startswith(MAGIC):
+    if magic != MAGIC:
         raise ModelFileError(f"{name} is not a sklasd model file (made by `sklasd fit` "
                              "or `sklasd run`); it was not loaded")
-    line, _, payload = blob[len(MAGIC):].partition(b"\n")
     try:
         header = json.loads(line)
         size, digest, version = header["payload_bytes"], header["sha256"], header["format"]
@@ -158,7 +158,7 @@ def load_models(path):
     """
     import joblib
 
-    payload = _payload(path, _read(path))
+    payload = _payload(path, *_read(path))
     try:
         models = joblib.load(io.BytesIO(payload))
         _check_fitted_models(models)

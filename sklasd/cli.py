@@ -4,7 +4,9 @@
 layout the loaders recognise (or in built-in synthetic data when no folder is given),
 fit the default pipeline on the normal training clips, score the test clips, and write
 DCASE-style result files, a metrics table, plots and the fitted pipelines.
-``sklasd fit`` / ``sklasd score`` train a model on a folder and score new recordings with it.
+``sklasd fit`` / ``sklasd score`` train a model on a
+folder and score new recordings with it. ``sklasd run --scheduler`` fits the machine
+types on a Dask cluster and scores there in chunks (sklasd.parallel).
 
 Bad input (a folder with no audio, a corrupt or empty file, an unusable rate) is one
 line on stderr and exit status 2; with ``--skip-bad`` the file is skipped with a
@@ -19,6 +21,7 @@ or trust.
 
 import argparse
 import contextlib
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -33,6 +36,7 @@ from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
+from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
 
 __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
 
@@ -71,14 +75,42 @@ def _score_and_label(model, X, machine_id):
 
 # --- data ---------------------------------------------------------------------
 def _load(data_dir, seed):
-    from sklasd.datasets import load_folder, make_machine_sounds
+    from sklasd.datasets import make_machine_sounds
 
     if data_dir is None:
         return make_machine_sounds(random_state=seed)
-    return load_folder(data_dir)
+    return _load_inputs([data_dir])
 
 
-def _screen(data, skip_bad, log, model_name=None):
+def _load_inputs(items):
+    """Folders (any layout) and audio files as one Bunch of machine-sound clips.
+
+    A folder in a sound-event or classification layout (whose labels are classes,
+    not normal / anomaly) is read as a folder of unlabeled recordings.
+    """
+    from sklearn.utils import Bunch
+
+    from sklasd.datasets import load_audio_files, load_audio_folder, load_folder
+
+    frames = []
+    files = [item for item in items if not Path(item).is_dir()]
+    for item in items:
+        if Path(item).is_dir():
+            bunch = load_folder(item)
+            if bunch.target.dtype.kind not in "iu":
+                bunch = load_audio_folder(item)
+            frames.append(bunch.frame)
+    if files:
+        frames.append(load_audio_files(files).frame)
+    frame = pd.concat(frames, ignore_index=True)
+    for column in ("machine_type", "machine_id", "split", "domain"):
+        frame[column] = frame[column].fillna("").astype(str)
+    return Bunch(data=frame["filename"].to_numpy(dtype=str), frame=frame,
+                 **{c: frame[c].to_numpy() for c in ("target", "machine_type",
+                                                      "machine_id", "split", "domain")})
+
+
+def _screen(data, skip_bad, log, model=None):
     """Positions of the clips to use and the skipped files with their reasons.
 
     Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
@@ -88,14 +120,13 @@ def _screen(data, skip_bad, log, model_name=None):
     """
     if not skip_bad or not isinstance(data[0], str):
         return np.arange(len(data)), []
-    first = (make_model(model_name) if isinstance(model_name, str) or model_name is None
-             else model_name)[0]
-    frame_rate = {"sr": getattr(first, "sr", None),
-                  "min_samples": getattr(first, "n_fft", 1)}
+    # ``model``: a --model name or a fitted pipeline; its feature step sets the needs
+    first = (make_model(model) if model is None or isinstance(model, str) else model)[0]
+    needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
     kept, skipped = [], []
     for i, path in enumerate(data):
         try:
-            load_audio(path, **frame_rate)
+            load_audio(path, **needs)
         except AudioError as exc:
             warnings.warn(f"skipped: {exc}", stacklevel=2)
             skipped.append((path, str(exc)))
@@ -110,36 +141,123 @@ def _screen(data, skip_bad, log, model_name=None):
 
 
 def _train_test(frame, train_fraction, min_train, seed):
-    """Training and test positions for one machine type, and how each ID trained.
+    """Training and test positions for one machine type, and what each ID trained on.
 
     An ID with at least ``min_train`` normal clips in its ``train`` split trains on
-    them and is scored on its other clips. An ID with fewer (many small sample
-    folders hold test clips only) also trains on a seeded ``train_fraction``
+    them and is scored on all its other clips. An ID with fewer (most folders of
+    real recordings hold test clips only) also trains on a seeded ``train_fraction``
     of its other normal clips, per domain where the data has domains, and is scored
-    on the rest (the note says so in the output and in metrics.csv).
+    on the rest; a domain or ID without normal clips only contributes test clips.
+    A machine type without any normal clip (a DCASE evaluation test set, one's own
+    unlabeled recordings) trains on its unlabeled clips, taken to be mostly normal
+    (those of the ``train`` split if there are any), and every clip is scored.
     """
-    from sklasd.model_selection import normal_train_test_split
-
-    train, test, how = [], [], {}
+    train, test = [], []
     for machine_id, rows in frame.groupby("machine_id", sort=True):
         pos = rows.index.to_numpy()
-        in_train = ((rows["split"] == "train") & (rows["target"] == 0)).to_numpy()
-        others = pos[(rows["split"] != "train").to_numpy()]
-        if in_train.sum() >= min_train:
-            train.append(pos[in_train])
-            test.append(others)
-            how[machine_id] = "train split"
+        normal = (rows["target"] == 0).to_numpy()
+        in_train = (rows["split"] == "train").to_numpy() & normal
+        others = ~(rows["split"] == "train").to_numpy()
+        if in_train.sum() < min_train:
+            in_train |= _fraction_of_normals(rows, others & normal, train_fraction, seed)
+        train.append(pos[in_train])
+        test.append(pos[~in_train & (others | ~normal)])
+    train, test = np.concatenate(train), np.concatenate(test)
+    if train.size == 0:  # no labelled normal clip anywhere: the unlabeled ones
+        unlabeled = (frame["target"] == -1).to_numpy()
+        from_split = unlabeled & (frame["split"] == "train").to_numpy()
+        train = frame.index.to_numpy()[from_split if from_split.any() else unlabeled]
+        test = frame.index.to_numpy()[~from_split] if from_split.any() else \
+            frame.index.to_numpy()
+    return np.sort(train), np.sort(test), _describe_training(frame, train, test)
+
+
+def _fraction_of_normals(rows, candidates, train_fraction, seed):
+    """Mask of a seeded ``train_fraction`` of the ``candidates`` of ``rows``, drawn in
+    each domain that has normal clips (a domain without any gives none)."""
+    from sklasd.model_selection import normal_train_test_split
+
+    mask = np.zeros(len(rows), dtype=bool)
+    where = np.flatnonzero(candidates)
+    if where.size:
+        tr, _ = normal_train_test_split(
+            np.zeros(where.size, dtype=int), groups=rows["domain"].to_numpy()[where],
+            train_size=train_fraction, random_state=seed)
+        mask[where[tr]] = True
+    return mask
+
+
+def _clips(n, what):
+    return f"{n} {what} clip{'s' if n != 1 else ''}"
+
+
+def _describe_training(frame, train, test):
+    """``{machine_id: what the model scoring it was trained on}``, in plain words."""
+    used = frame.loc[train]
+    machine_type = frame["machine_type"].iloc[0]
+    if (used["target"] == -1).all():
+        in_sample = "; each clip is also scored" if np.isin(train, test).any() else ""
+        text = (f"trained on {_clips(len(train), 'unlabeled')} of {machine_type}, "
+                f"taken as normal{in_sample}")
+        return {machine_id: text for machine_id in frame["machine_id"].unique()}
+    described = {}
+    for machine_id in frame["machine_id"].unique():
+        mine = used[used["machine_id"] == machine_id]
+        others = used[used["machine_id"] != machine_id]
+        name = machine_id or "the folder"
+        if mine.empty:
+            described[machine_id] = (
+                f"no normal clips of {name} to train on: scored by the {machine_type} "
+                f"model, trained on {_clips(len(others), 'normal')} of "
+                f"{', '.join(sorted(set(others['machine_id'])))}")
             continue
-        sub = frame.loc[others]
-        tr, te = normal_train_test_split(
-            sub["target"].to_numpy(), groups=sub["domain"].to_numpy(),
-            train_size=train_fraction, random_state=seed,
-        )
-        train.append(np.concatenate([pos[in_train], others[tr]]))
-        test.append(others[te])
-        how[machine_id] = (f"{in_train.sum()} train-split + train-fraction "
-                           f"{train_fraction:g} of {np.sum(sub['target'] == 0)} normals")
-    return np.concatenate(train), np.concatenate(test), how
+        text = f"trained on {_clips(len(mine), 'normal')} of {name}{_domains(mine)}"
+        drawn = int((mine["split"] != "train").sum())
+        if drawn:
+            text += f", {drawn} of them drawn from its clips outside a train folder"
+        if not others.empty:
+            text += (f", in one {machine_type} model with {len(others)} of "
+                     f"{', '.join(sorted(set(others['machine_id'])))}")
+        described[machine_id] = text
+    return described
+
+
+def _domains(rows):
+    """`` (source)`` or `` (20 source, 7 target)``: the domains of some clips."""
+    counts = rows["domain"][rows["domain"] != ""].value_counts().sort_index()
+    if counts.empty:
+        return ""
+    if len(counts) == 1:
+        return f" ({counts.index[0]})"
+    return " (" + ", ".join(f"{n} {d}" for d, n in counts.items()) + ")"
+
+
+def _duration_notes(paths, reference):
+    """Per-file note where a duration differs by >10 % from the training clips'."""
+    from sklasd.features import duration_outliers
+
+    notes = np.full(len(paths), "", dtype=object)
+    if reference is None or not isinstance(paths[0], str):
+        return notes
+    seconds = _durations(paths)
+    for i in duration_outliers(seconds, reference):
+        notes[i] = (f"duration {seconds[i]:.2f} s differs by more than 10% from the "
+                    f"training clips' {reference:.2f} s")
+    return notes
+
+
+def _durations(paths):
+    """Durations in seconds from the file headers (NaN where one cannot be read)."""
+    import soundfile as sf
+
+    return np.array([_seconds(sf, path) for path in paths])
+
+
+def _seconds(sf, path):
+    try:
+        return sf.info(path).duration
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return np.nan
 
 
 # --- outputs --------------------------------------------------------------------
@@ -161,13 +279,30 @@ def _write_csv_rows(path, names, values):
     pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
 
 
+def result_suffix(machine_type, machine_id, filename):
+    """The part of the DCASE result file names after ``anomaly_score_``.
+
+    As each year's official evaluator reads them: DCASE 2020
+    ``<machine_type>_id_XX``; DCASE 2021+ ``<machine_type>_section_XX_test`` (2021's
+    ``source_test`` / ``target_test`` folders give ``..._section_XX_source_test``);
+    other folders ``<machine_type>[_<machine_id>]``.
+    """
+    if machine_id.startswith("section_"):
+        folder = Path(filename).parent.name
+        test_dir = folder if folder in ("source_test", "target_test") else "test"
+        return f"{machine_type}_{machine_id}_{test_dir}"
+    return f"{machine_type}_{machine_id}" if machine_id else machine_type
+
+
 def _write_type_results(stage, machine_type, frame, scores, decisions):
-    for machine_id, rows in frame.groupby("machine_id", sort=True):
+    """The evaluator's files: one line ``<file name>,<value>`` per clip, no header."""
+    suffixes = [result_suffix(machine_type, i, f)
+                for i, f in zip(frame["machine_id"], frame["filename"])]
+    for suffix, rows in frame.groupby(np.asarray(suffixes), sort=True):
         pos = rows.index.to_numpy()
         names = [Path(f).name for f in rows["filename"]]
-        suffix = f"{machine_type}_{machine_id}.csv"
-        _write_csv_rows(stage / f"anomaly_score_{suffix}", names, scores[pos])
-        _write_csv_rows(stage / f"decision_result_{suffix}", names, decisions[pos])
+        _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, scores[pos])
+        _write_csv_rows(stage / f"decision_result_{suffix}.csv", names, decisions[pos])
 
 
 def _save_plots(stage, machine_type, frame, scores, threshold):
@@ -179,9 +314,10 @@ def _save_plots(stage, machine_type, frame, scores, threshold):
     from sklasd.plotting import plot_roc, plot_score_histogram
 
     y = frame["target"].to_numpy()
-    ax = plot_roc(y, scores, groups=frame["machine_id"].to_numpy(), max_fpr=0.1)
-    ax.set_title(f"ROC: {machine_type}")
-    ax.figure.savefig(stage / f"roc_{machine_type}.png", dpi=100)
+    if {0, 1} <= set(y):
+        ax = plot_roc(y, scores, groups=frame["machine_id"].to_numpy(), max_fpr=0.1)
+        ax.set_title(f"ROC: {machine_type}")
+        ax.figure.savefig(stage / f"roc_{machine_type}.png", dpi=100)
     ax = plot_score_histogram(y, scores, threshold=threshold)
     ax.set_title(f"Anomaly scores: {machine_type}")
     ax.figure.savefig(stage / f"score_histogram_{machine_type}.png", dpi=100)
@@ -193,14 +329,43 @@ def _run_type(args, machine_type, frame, data, log):
     train, test, how = _train_test(frame, args.train_fraction, args.min_train_clips,
                                    args.seed)
     for machine_id, rule in how.items():
-        log(f"[{machine_type}] {machine_id}: training on {rule}")
-    log(f"[{machine_type}] fitting on {len(train)} normal clips, scoring {len(test)}")
+        log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
+    log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
     model = _new_model(args, machine_type)
-    test_frame = frame.loc[test].reset_index(drop=True)
+    reference = (float(np.nanmedian(_durations(data[train])))
+                 if isinstance(data[0], str) else None)
+    test_frame = frame.loc[test].assign(notes=_duration_notes(data[test], reference))
+    test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"]
     _routed(model, "fit", data[train], ids.loc[train].to_numpy())
-    scores, decisions = _score_and_label(model, data[test], ids.loc[test].to_numpy())
+    # in chunks of clips on the workers under --scheduler, one call otherwise
+    scores, decisions = map_chunks(_score_and_label, model, data[test],
+                                   ids.loc[test].to_numpy())
     return model, test_frame, scores, decisions, how
+
+
+def _group_notes(report, results):
+    """The report's own note joined with a count of the clips of unusual duration."""
+    notes = report["note"] if "note" in report else pd.Series("", index=report.index)
+    odd = results[results["notes"] != ""].groupby(["machine_type", "machine_id"]).size()
+    extra = [f"{odd[k]} clip(s) of unusual duration (see results.csv)" if k in odd
+             else "" for k in report.index]
+    return ["; ".join(t for t in pair if t) for pair in zip(notes, extra)]
+
+
+def _fit_type(args, item, log):
+    """``_run_type`` on one machine type's rows and clips, its warnings logged as notes.
+
+    Under ``--scheduler`` it runs on a Dask worker (sklasd.parallel).
+    """
+    machine_type, rows, data = item
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _run_type(args, machine_type, rows, data, log)
+    # one line per distinct warning (e.g. too few clips for a gamma fit)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log(f"[{machine_type}] note: {message}")
+    return result
 
 
 def cmd_run(args, log):
@@ -213,44 +378,54 @@ def cmd_run(args, log):
     tested, training = [], {}
     PROGRESS.plan(frame["machine_type"].nunique())
     with _staging(args) as stage:
-        for machine_type, rows in frame.groupby("machine_type", sort=True):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                model, test_frame, scores, decisions, how = _run_type(
-                    args, machine_type, rows, data, log)
-            # one line per distinct warning (e.g. too few clips for a gamma fit)
-            for message in dict.fromkeys(str(w.message) for w in caught):
-                log(f"[{machine_type}] note: {message}")
+        items = [(machine_type, rows.reset_index(drop=True), data[rows.index.to_numpy()])
+                 for machine_type, rows in frame.groupby("machine_type", sort=True)]
+        fitted = map_machine_types(functools.partial(_fit_type, args), items,
+                                   args.scheduler, log)
+        for (machine_type, _, _), (model, test_frame, scores, decisions, how) in zip(
+                items, fitted):
             _write_type_results(stage, machine_type, test_frame, scores, decisions)
             _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
             save_models({machine_type: model}, stage / f"model_{machine_type}.joblib")
             test_frame["anomaly_score"] = scores
+            test_frame["decision_result"] = decisions
             tested.append(test_frame)
             training.update({(machine_type, i): rule for i, rule in how.items()})
         results = pd.concat(tested, ignore_index=True)
+        has_domain = results["domain"].isin(["source", "target"]).all()
         report = anomaly_report(
             results["target"], results["anomaly_score"],
             machine_type=results["machine_type"], machine_id=results["machine_id"],
-            domain=results["domain"] if (results["domain"] != "").any() else None,
+            domain=results["domain"] if has_domain else None,
         )
+        report["notes"] = _group_notes(report, results)
+        report = report.drop(columns=[c for c in ("note",) if c in report])
         report["training"] = [training.get(key, "") for key in report.index]
         report.to_csv(stage / "metrics.csv")
+        results[["filename", "machine_type", "machine_id", "domain", "target",
+                 "anomaly_score", "decision_result", "notes"]].to_csv(
+            stage / "results.csv", index=False)
         if skipped:
             pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
                 stage / "skipped.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 60,
                            "display.float_format", "{:.4f}".format):
-        print(report.to_string())
+        print(report.drop(columns=["training"]).to_string())
     log(f"results written to {Path(args.out).resolve()}")
     return 0
 
 
 def _training_clips(bunch):
-    """Normal clips of the ``train`` split if the folder has one, else all normals."""
+    """Normal clips of the ``train`` split if the folder has one, else all normals;
+    without any normal clip, every unlabeled clip (one's own recordings)."""
     frame = bunch.frame
-    normal = frame["target"] == 0
-    is_train = normal & (frame["split"] == "train")
-    return np.flatnonzero(is_train if is_train.any() else normal)
+    for candidates in (frame["target"] == 0, frame["target"] == -1):
+        in_split = candidates & (frame["split"] == "train")
+        if candidates.any():
+            return np.flatnonzero(in_split if in_split.any() else candidates)
+    raise ValueError("no normal or unlabeled clips to train on: every clip is "
+                     "labelled anomalous")
 
 
 def _new_model(args, label):
@@ -267,9 +442,7 @@ def _new_model(args, label):
 
 
 def cmd_fit(args, log):
-    from sklasd.datasets import load_folder
-
-    bunch = load_folder(args.train_dir)
+    bunch = _load_inputs(args.train_dir)
     kept, _ = _screen(bunch.data, args.skip_bad, log, args.model)
     train = np.intersect1d(_training_clips(bunch), kept)
     types = sorted(set(bunch.machine_type[train]))
@@ -277,7 +450,8 @@ def cmd_fit(args, log):
     PROGRESS.plan(len(types))
     for machine_type in types:
         rows = train[bunch.machine_type[train] == machine_type]
-        log(f"[{machine_type}] fitting on {len(rows)} normal clips")
+        kind = "normal" if (bunch.target[rows] == 0).all() else "unlabeled"
+        log(f"[{machine_type}] fitting on {len(rows)} {kind} clips")
         model = _new_model(args, machine_type)
         models[machine_type] = _routed(model, "fit", bunch.data[rows],
                                        bunch.machine_id[rows])
@@ -297,11 +471,10 @@ def _write_scores(stage, machine_type, machine_id, table):
     _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, table["anomaly_score"])
     _write_csv_rows(stage / f"decision_result_{suffix}.csv", names,
                     table["decision_result"])
+    table.to_csv(stage / "results.csv", index=False)
 
 
 def cmd_score(args, log):
-    from sklasd.datasets import list_audio
-
     models = load_models(args.model_file)
     if args.machine_type is None and len(models) > 1:
         raise ValueError(f"the model holds several machine types {sorted(models)}: "
@@ -311,22 +484,40 @@ def cmd_score(args, log):
         raise ValueError(f"machine type {machine_type!r} is not in the model "
                          f"(it has {sorted(models)})")
     model = models[machine_type]
-    paths = np.asarray([str(p) for p in list_audio(args.test_dir)[1]])
+    paths = _audio_paths(args.test_dir)
     positions, skipped = _screen(paths, args.skip_bad, log, model)
     kept = list(paths[positions])
     PROGRESS.plan(1)
     PROGRESS.begin(machine_type)
-    scores, decisions = _score_and_label(
-        model, kept, None if args.machine_id is None else [args.machine_id] * len(kept))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores, decisions = _score_and_label(
+            model, kept, None if args.machine_id is None else [args.machine_id] * len(kept))
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log(f"note: {message}")
     table = pd.DataFrame({"file": kept, "anomaly_score": scores,
-                          "decision_result": decisions})
+                          "decision_result": decisions,
+                          "notes": _duration_notes(
+                              kept, getattr(model[0], "training_duration_", None))})
     with _staging(args) as stage:
         _write_scores(stage, machine_type, args.machine_id, table)
         if skipped and stage is not None:
             pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
                 stage / "skipped.csv", index=False)
-    log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}")
+    log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}: "
+        f"{int(decisions.sum())} called anomalous (score above {model[-1].threshold_:.4g})")
     return 0
+
+
+def _audio_paths(items):
+    """The audio files of folders (recursively, sorted) and of file arguments."""
+    from sklasd.datasets import list_audio
+
+    paths = []
+    for item in items:
+        paths += ([str(p) for p in list_audio(item)[1]] if Path(item).is_dir()
+                  else [str(Path(item).resolve())])
+    return np.asarray(paths, dtype=str)
 
 
 # --- argument parsing -----------------------------------------------------------------
@@ -393,6 +584,13 @@ def _subparser(sub, name, help):
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _scheduler(text):
+    try:
+        return check_scheduler(text)
+    except (ValueError, ImportError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser():
     """The argument parser of the ``sklasd`` command."""
     parser = argparse.ArgumentParser(
@@ -414,11 +612,16 @@ def build_parser():
     run.add_argument("--min-train-clips", type=_positive_int, default=10,
                      help="an ID with fewer normal training clips also trains on "
                           "--train-fraction of its other normal clips (default: 10)")
+    run.add_argument("--scheduler", default=None, type=_scheduler, metavar="ADDRESS",
+                     help="run on Dask (sklasd[dask]): a scheduler address or scheduler "
+                          "file, or local[:N] for a LocalCluster of N workers; the workers "
+                          "read the files, so DATA_DIR must be at the same path on them")
     _common(run)
     run.set_defaults(func=cmd_run, output_kind="folder", output_attr="out")
 
     fit = _subparser(sub, "fit", "fit a model on a folder of (normal) recordings")
-    fit.add_argument("train_dir")
+    fit.add_argument("train_dir", nargs="+",
+                     help="folder(s) of recordings (any layout) or audio files")
     fit.add_argument("-o", "--output", required=True, metavar="FILE",
                      help="model file to write (a pickle: loading it runs code)")
     _common(fit)
@@ -427,11 +630,13 @@ def build_parser():
     score = _subparser(sub, "score", "score recordings with a saved model (a model file "
                                      "runs code when loaded: use only trusted ones)")
     score.add_argument("model_file", help="model file written by `sklasd fit`")
-    score.add_argument("test_dir")
+    score.add_argument("test_dir", nargs="+",
+                       help="folder(s) of recordings or audio files to score")
     score.add_argument("-o", "--output", required=True, metavar="DIR",
                        help="output folder for the DCASE-style anomaly_score_*.csv and "
-                            "decision_result_*.csv files; - writes one CSV table "
-                            "(file, anomaly_score, decision_result) to stdout")
+                            "decision_result_*.csv files and results.csv (with notes); "
+                            "- writes one CSV table (file, anomaly_score, "
+                            "decision_result, notes) to stdout")
     score.add_argument("--machine-type", default=None,
                        help="which machine type's model to use, if it holds several")
     score.add_argument("--machine-id", default=None,
@@ -465,8 +670,10 @@ def _check_device(device):
 def _open_output(args):
     """Open the command's output before any work (sklasd._outputs): staging, lock."""
     path = getattr(args, args.output_attr)
-    inputs = [getattr(args, name) for name in ("data_dir", "train_dir", "test_dir",
-                                                "model_file") if getattr(args, name, None)]
+    inputs = []
+    for name in ("data_dir", "train_dir", "test_dir", "model_file"):
+        given = getattr(args, name, None) or []
+        inputs += [given] if isinstance(given, str) else list(given)  # nargs="+" lists
     if path == "-":
         if args.command != "score":
             raise ValueError(f"-o -: `sklasd {args.command}` writes files; only "

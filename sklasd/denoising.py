@@ -16,10 +16,10 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from sklasd._skorch import batch_bounds, make_batch_net, net_to_cpu
+from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
 
 __all__ = ["ComplexUNet", "ComplexUNetDenoiser", "PAPER_CHANNELS", "si_sdr",
            "weighted_sdr_loss"]
@@ -370,7 +370,7 @@ def _is_clip_list(X):
         isinstance(x, np.ndarray) and x.ndim == 1 for x in X)
 
 
-class ComplexUNetDenoiser(TransformerMixin, BaseEstimator):
+class ComplexUNetDenoiser(SkorchEstimatorMixin, TransformerMixin, BaseEstimator):
     """Deep Complex U-Net denoiser of waveforms (a scikit-learn transformer).
 
     Learns a bounded complex ratio mask on the STFT of noisy clips, either from
@@ -619,11 +619,8 @@ class ComplexUNetDenoiser(TransformerMixin, BaseEstimator):
             clean = X
         else:
             noisy = X
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
         self._set_schedule(mixing=noisy is None)
-        with torch.random.fork_rng(devices=[] if str(self.device) == "cpu" else None):
-            torch.manual_seed(seed)
+        with seeded(self.random_state, self.device) as rng:
             module = ComplexUNet(self.n_fft, self.hop_length, tuple(self.channels))
             self.n_params_ = sum(p.numel() for p in module.parameters())
             net = make_batch_net(_DenoiserNet, self, module=module,
@@ -732,13 +729,6 @@ class ComplexUNetDenoiser(TransformerMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        net = state.get("net_")
-        if net is not None and str(net.device) != "cpu":
-            state["net_"] = net_to_cpu(net)
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None

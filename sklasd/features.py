@@ -208,6 +208,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     (3, 64, 32)
     >>> LogMelTransformer(n_mels=None, log=None, power=1.0).fit_transform(X).shape
     (3, 513, 32)
+    >>> clips = [X[0], X[1, :8000]]  # unequal lengths: each clip at its own length
+    >>> [S.shape for S in LogMelTransformer(n_mels=64).fit().transform(clips)]
+    [(64, 32), (64, 16)]
     """
 
     _parameter_constraints = {

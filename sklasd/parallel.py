@@ -189,8 +189,9 @@ def map_machine_types(func, items, scheduler=None, log=None):
         ``None`` runs the items one after the other in this process; otherwise as
         :func:`connect` takes it.
     log : callable or None, default=None
-        Receives the progress messages; on Dask, a task's messages are replayed
-        when its result is given back. ``None`` drops them.
+        Receives the progress messages; on Dask, one line names the cluster, and a
+        task's messages are replayed when its result is given back. ``None`` drops
+        them.
 
     Yields
     ------
@@ -219,7 +220,7 @@ def _drop(message):
 
 def _current_worker():
     """The Dask worker running this code, or None (never imports Dask)."""
-    if "distributed" not in sys.modules:
+    if sys.modules.get("distributed") is None:
         return None
     from distributed import get_worker
 
@@ -229,7 +230,7 @@ def _current_worker():
         return None
 
 
-def map_chunks(func, model, X, *columns, chunk_size=CHUNK_SIZE):
+def map_chunks(func, model, X, *columns, chunk_size=None):
     """``func(model, X, *columns)``, in chunks of clips on Dask inside a Dask task.
 
     Parameters
@@ -243,8 +244,8 @@ def map_chunks(func, model, X, *columns, chunk_size=CHUNK_SIZE):
         Clips or file paths.
     *columns : array-like of length n_clips or None
         Per-clip values cut like ``X`` (e.g. machine IDs); ``None`` is passed as is.
-    chunk_size : int, default=CHUNK_SIZE
-        Clips per task.
+    chunk_size : int or None, default=None
+        Clips per task; ``None`` is the worker's :data:`CHUNK_SIZE`.
 
     Returns
     -------
@@ -265,6 +266,7 @@ def map_chunks(func, model, X, *columns, chunk_size=CHUNK_SIZE):
     >>> map_chunks(lambda model, X: np.asarray(X) * model, 2, [1, 2, 3])
     array([2, 4, 6])
     """
+    chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
     if _current_worker() is None or len(X) <= chunk_size:
         return func(model, X, *columns)
     return _dask().map_chunks_from_task(func, model, X, columns, chunk_size)

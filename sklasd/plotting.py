@@ -67,12 +67,12 @@ def plot_roc(y_true, anomaly_score, *, groups=None, ax=None, max_fpr=None):
 
 
 def plot_score_histogram(y_true, anomaly_score, *, threshold=None, bins=30, ax=None):
-    """Histograms of the anomaly scores of normal and anomalous clips.
+    """Histograms of the anomaly scores of normal, anomalous and unlabeled clips.
 
     Parameters
     ----------
     y_true : array-like of shape (n_clips,)
-        1 for anomalous, 0 for normal clips.
+        1 for anomalous, 0 for normal, -1 for unlabeled clips.
     anomaly_score : array-like of shape (n_clips,)
     threshold : float or None, default=None
         The decision threshold (a detector's ``threshold_``), drawn as a line.
@@ -94,7 +94,8 @@ def plot_score_histogram(y_true, anomaly_score, *, threshold=None, bins=30, ax=N
     ax = _axes(ax)
     y_true, anomaly_score = np.asarray(y_true), np.asarray(anomaly_score)
     edges = np.histogram_bin_edges(anomaly_score, bins=bins)
-    for label, name, color in ((0, "normal", "tab:blue"), (1, "anomaly", "tab:red")):
+    for label, name, color in ((0, "normal", "tab:blue"), (1, "anomaly", "tab:red"),
+                               (-1, "unlabeled", "tab:gray")):
         if np.any(y_true == label):
             ax.hist(anomaly_score[y_true == label], bins=edges, alpha=0.6,
                     color=color, label=f"{name} ({np.sum(y_true == label)})")

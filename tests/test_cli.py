@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from sklasd.cli import load_models, main
 
@@ -23,14 +24,16 @@ def test_run_on_default_data_writes_dcase_outputs(tmp_path, capsys):
     assert len(scores) == 20 and scores[0].str.endswith(".wav").all()
     assert set(decisions[1]) <= {0, 1}
     metrics = pd.read_csv(tmp_path / "metrics.csv")
-    assert (metrics.loc[metrics.machine_id == "id_00", "training"] == "train split").all()
+    training = metrics.loc[metrics.machine_id == "id_00", "training"].iloc[0]
+    assert training.startswith("trained on ") and " normal clips of id_00" in training
 
 
 def test_run_on_real_folder_uses_train_fraction(dcase2020_lite, tmp_path, capsys):
     assert main(["run", str(dcase2020_lite / "pump"), "--out", str(tmp_path), *FAST]) == 0
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     row = metrics[metrics.machine_id == "id_04"].iloc[0]
-    assert row.training == "0 train-split + train-fraction 0.5 of 3 normals"
+    assert row.training == ("trained on 1 normal clip of id_04, 1 of them drawn from its "
+                            "clips outside a train folder")
     # 3 normal test clips: one trains, two are scored with the 3 anomalies
     assert (row.n_normal, row.n_anomalous) == (2, 3)
     assert 0.0 <= row.AUC <= 1.0
@@ -42,9 +45,11 @@ def test_run_reports_domains_on_dcase2023(dcase2023_valve, tmp_path, capsys):
     assert {"AUC (source)", "AUC (target)", "pAUC"} <= set(metrics.columns)
     row = metrics[metrics.machine_id == "section_00"].iloc[0]
     # 2 training clips are too few: half of the 50 + 50 normal test clips train too
-    assert row.training == "2 train-split + train-fraction 0.5 of 100 normals"
+    assert row.training == ("trained on 52 normal clips of section_00 (27 source, 25 "
+                            "target), 50 of them drawn from its clips outside a train folder")
     assert (row.n_normal, row.n_anomalous) == (50, 100)
-    scored = pd.read_csv(tmp_path / "anomaly_score_valve_section_00.csv", header=None)
+    # the name the DCASE 2021+ evaluators read
+    scored = pd.read_csv(tmp_path / "anomaly_score_valve_section_00_test.csv", header=None)
     assert len(scored) == 150
 
 
@@ -131,3 +136,133 @@ def test_idcae_scores_new_files_with_machine_id(machine_folder, tmp_path, capsys
     assert main(["score", str(model), test_dir, "-o", str(tmp_path / "other"), "--quiet",
                  "--machine-id", "id_09"]) == 2
     assert "id_09" in capsys.readouterr().err
+
+
+# --- real folders as people have them (issue: any folder, labels optional) ------------
+def _link(source, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(source)
+
+
+def _evaluator_rows(path):
+    return pd.read_csv(path, header=None, names=["file", "value"])
+
+
+def test_run_on_dcase2023_evaluation_style_copy(dcase2023_valve, tmp_path):
+    """Test names without labels (section_00_0000.wav): score files, one line per clip."""
+    root = tmp_path / "eval" / "valve"
+    for path in sorted((dcase2023_valve / "valve" / "train").glob("*.wav")):
+        _link(path, root / "train" / path.name)
+    tests = sorted((dcase2023_valve / "valve" / "test").glob("*.wav"))[::10]
+    for i, path in enumerate(tests):
+        _link(path, root / "test" / f"section_00_{i:04d}.wav")
+    out = tmp_path / "out"
+    assert main(["run", str(root.parent), "--out", str(out), *FAST]) == 0
+    scores = _evaluator_rows(out / "anomaly_score_valve_section_00_test.csv")
+    decisions = _evaluator_rows(out / "decision_result_valve_section_00_test.csv")
+    expected = [f"section_00_{i:04d}.wav" for i in range(len(tests))]
+    assert scores.file.tolist() == decisions.file.tolist() == expected
+    assert np.isfinite(scores.value).all() and set(decisions.value) <= {0, 1}
+    row = pd.read_csv(out / "metrics.csv").iloc[0]
+    assert np.isnan(row.AUC) and row.n_unlabeled == len(tests)
+    assert row.notes == "no labels: scores only, no AUC"
+    assert row.training == "trained on 2 normal clips of section_00 (source)"
+
+
+def test_run_on_dcase2020_evaluation_style_copy(dcase2020_lite, tmp_path):
+    """id_XX_NNNNNNNN.wav test clips; a type without training clips trains on them."""
+    root = tmp_path / "eval"
+    for machine_type in ("slider", "fan"):
+        for path in sorted((dcase2020_lite / machine_type / "train").glob("*.wav"))[:12]:
+            _link(path, root / machine_type / "train" / path.name)
+        tests = sorted((dcase2020_lite / machine_type / "test").glob("*.wav"))
+        for i, path in enumerate(tests):
+            _link(path, root / machine_type / "test" / f"{path.name[-18:-13]}_{i:08d}.wav")
+    out = tmp_path / "out"
+    assert main(["run", str(root), "--out", str(out), *FAST]) == 0
+    for name, machine_id in (("slider", "id_00"), ("fan", "id_06")):
+        scores = _evaluator_rows(out / f"anomaly_score_{name}_{machine_id}.csv")
+        assert scores.file.tolist() == [f"{machine_id}_{i:08d}.wav" for i in range(6)]
+        assert len(_evaluator_rows(out / f"decision_result_{name}_{machine_id}.csv")) == 6
+    metrics = pd.read_csv(out / "metrics.csv").set_index(["machine_type", "machine_id"])
+    assert metrics.loc[("slider", "id_00"), "training"] == \
+        "trained on 12 normal clips of id_00"
+    assert metrics.loc[("fan", "id_06"), "training"] == \
+        "trained on 6 unlabeled clips of fan, taken as normal; each clip is also scored"
+
+
+def test_run_on_mimii_lite_one_class_per_id(tmp_path):
+    from tests.conftest import shared_folder
+
+    out = tmp_path / "out"
+    assert main(["run", str(shared_folder("mimii-lite")), "--out", str(out), *FAST]) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    sections = metrics[metrics.machine_id.str.startswith("id_")]
+    assert len(sections) == 8 and sections.AUC.isna().all()
+    assert sections.notes.str.startswith("one class only (0 normal, 1 anomalous").all()
+    assert (out / "anomaly_score_valve_id_04.csv").exists()
+    assert len(pd.read_csv(out / "results.csv")) == 8
+
+
+def test_run_scores_ids_without_normal_clips_with_the_type_model(dcase2020_lite, tmp_path):
+    """An ID with anomalies only (here: normals of id_04 removed) is scored, not an error."""
+    root = tmp_path / "fan_pump"
+    for path in sorted((dcase2020_lite / "pump" / "test").glob("*.wav")):
+        _link(path, root / "pump" / "test" / path.name)
+    for path in sorted((dcase2020_lite / "slider" / "test").glob("anomaly_*.wav")):
+        _link(path, root / "pump" / "test" / path.name.replace("id_00", "id_09"))
+    out = tmp_path / "out"
+    assert main(["run", str(root), "--out", str(out), *FAST]) == 0
+    metrics = pd.read_csv(out / "metrics.csv").set_index("machine_id")
+    assert metrics.loc["id_09", "training"] == ("no normal clips of id_09 to train on: "
+                                                "scored by the pump model, trained on 1 "
+                                                "normal clip of id_04")
+    assert metrics.loc["id_09", "n_anomalous"] == 3 and np.isnan(metrics.loc["id_09", "AUC"])
+    assert 0 <= metrics.loc["id_04", "AUC"] <= 1
+
+
+def test_fit_and_score_a_plain_folder_of_own_recordings(dcase2020_lite, tmp_path, capsys):
+    train = sorted((dcase2020_lite / "slider" / "train").glob("*.wav"))[:10]
+    folder = tmp_path / "pump room 3"
+    for i, path in enumerate(train):
+        _link(path, folder / f"pump room 3 2026-11-{i + 1:02d} 08h00.wav")
+    model = tmp_path / "pump.joblib"
+    assert main(["fit", str(folder), "-o", str(model), *FAST]) == 0
+    assert set(load_models(model)) == {"pump room 3"}
+    new = tmp_path / "new"
+    tests = sorted((dcase2020_lite / "slider" / "test").glob("*.wav"))
+    for i, path in enumerate(tests):
+        _link(path, new / f"pump room 3 2026-12-{i + 1:02d} 08h00.wav")
+    short = new / "pump room 3 2026-12-24 cut.wav"
+    y, sr = sf.read(tests[0])
+    sf.write(short, y[: sr * 3], sr)  # a truncated recording
+    out = tmp_path / "scores"
+    assert main(["score", str(model), str(new), str(tests[0]), "-o", str(out),
+                 "--quiet"]) == 0
+    table = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert len(table) == len(tests) + 2 and np.isfinite(table.anomaly_score).all()
+    noted = table[table.notes != ""]
+    assert noted.file.tolist() == [str(short)]
+    assert "differs by more than 10%" in noted.notes.iloc[0]
+
+
+def test_run_on_a_folder_in_no_layout(mimii_noise, tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(mimii_noise), "--out", str(out), *FAST]) == 0
+    results = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert len(results) == 42 and (results.target == -1).all()
+    assert np.isfinite(results.anomaly_score).all()
+    assert (out / "anomaly_score_VAD_noise_id_00.csv").exists()
+
+
+@pytest.mark.parametrize("machine_id, filename, expected", [
+    ("id_05", "/d/fan/test/id_05_00000000.wav", "fan_id_05"),  # DCASE 2020
+    ("section_00", "/d/fan/test/section_00_0000.wav", "fan_section_00_test"),  # 2022+
+    ("section_03", "/d/fan/source_test/section_03_source_test_0000.wav",
+     "fan_section_03_source_test"),  # DCASE 2021's per-domain test folders
+    ("", "/d/fan/rec.wav", "fan"),
+])
+def test_result_file_names_are_the_evaluators(machine_id, filename, expected):
+    from sklasd.cli import result_suffix
+
+    assert result_suffix("fan", machine_id, filename) == expected

@@ -20,6 +20,7 @@ from sklasd.metrics import (
     official_score,
     partial_auc,
     pauc_scorer,
+    roc_auc_rows,
     section_scores,
 )
 from sklasd.model_selection import NormalOnlyKFold
@@ -283,7 +284,7 @@ def test_report_with_one_class_and_unlabeled_clips():
                             machine_type="fan",
                             machine_id=["id_00"] * 2 + ["id_05"] * 2 + ["id_06"] * 2)
     assert np.isnan(report.loc[("fan", "id_00"), "AUC"])
-    assert "0 normal and 2 anomalous" in report.loc[("fan", "id_00"), "note"]
+    assert report.loc[("fan", "id_00"), "note"].startswith("one class only (0 normal, 2 anomalous")
     assert report.loc[("fan", "id_05"), "note"] == "no labels: scores only, no AUC"
     assert report.loc[("fan", "id_05"), "n_unlabeled"] == 2
     assert report.loc[("fan", "id_06"), "AUC"] == 1.0
@@ -321,6 +322,22 @@ def test_official_score_without_domain_uses_auc_and_pauc():
 def test_official_score_rejects_other_frames():
     with pytest.raises(ValueError, match="anomaly_report"):
         official_score(pd.DataFrame({"AUC": [0.5], "pAUC": [0.5]}))
+
+
+def test_roc_auc_rows_match_sklearn_with_ties():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 30)
+    scores = rng.integers(0, 6, size=(20, 30)).astype(float)  # many ties
+    auc, pauc = roc_auc_rows(scores, y, 0.1)
+    np.testing.assert_allclose(auc, [roc_auc_score(y, s) for s in scores])
+    np.testing.assert_allclose(pauc, [roc_auc_score(y, s, max_fpr=0.1) for s in scores])
+
+
+def test_roc_auc_rows_rejects_one_class_and_bad_shapes():
+    with pytest.raises(ValueError, match="both classes"):
+        roc_auc_rows(np.zeros((2, 3)), [0, 0, 0])
+    with pytest.raises(ValueError, match="shape"):
+        roc_auc_rows(np.zeros((2, 4)), [0, 1, 0])
 
 
 # --- scorers --------------------------------------------------------------------

@@ -95,7 +95,8 @@ def test_map_machine_types_on_dask_replays_logs_in_order(client):
     messages = []
     results = list(map_machine_types(tagged, [3, 5], client.scheduler.address,
                                      log=messages.append))
-    assert messages == ["ran 3", "ran 5"]
+    assert messages[0].startswith("Dask: 2 machine type(s) on 2 worker(s) at tcp://")
+    assert messages[1:] == ["ran 3", "ran 5"]
     assert [r[0] for r in results] == [3, 5]
     # the chunks ran as Dask tasks and came back joined in order, tuple kept
     np.testing.assert_array_equal(results[1][1][0], [0, 2, 4, 6, 8])
@@ -154,3 +155,59 @@ def test_gridsearch_under_dask_backend_equals_sequential(client, dcase2020_lite)
         np.testing.assert_array_equal(on_dask.cv_results_[key], sequential.cv_results_[key])
     np.testing.assert_array_equal(folds, [sequential.cv_results_[f"split{k}_test_score"][0]
                                           for k in range(3)])
+
+
+def test_run_on_dask_equals_local_run(client, dcase2020_lite, tmp_path):
+    import sklasd.parallel
+    from sklasd.cli import load_models, main
+
+    options = [str(dcase2020_lite), "--epochs", "1", "--quiet"]
+    with limit_threads(1):  # as a worker task: torch's sums depend on the thread count
+        assert main(["run", *options, "--out", str(tmp_path / "local")]) == 0
+    # the workers score in chunks of 2 clips
+    client.run(setattr, sklasd.parallel, "CHUNK_SIZE", 2)
+    try:
+        assert main(["run", *options, "--out", str(tmp_path / "dask"),
+                     "--scheduler", client.scheduler.address]) == 0
+    finally:
+        client.run(setattr, sklasd.parallel, "CHUNK_SIZE", sklasd.parallel.CHUNK_SIZE)
+    local = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir())
+    assert "metrics.csv" in local and "anomaly_score_slider_id_00.csv" in local
+    for name in local:
+        if name.endswith(".joblib"):
+            a, b = (load_models(tmp_path / d / name) for d in ("local", "dask"))
+            assert [m[-1].threshold_ for m in a.values()] == \
+                [m[-1].threshold_ for m in b.values()]
+        else:  # csv and png files byte for byte
+            assert (tmp_path / "local" / name).read_bytes() == \
+                (tmp_path / "dask" / name).read_bytes(), name
+
+
+def test_bad_file_on_a_worker_is_one_line_exit_2(client, tmp_path, capsys):
+    import soundfile as sf
+
+    from sklasd.cli import main
+    from sklasd.datasets import make_machine_sounds
+
+    bunch = make_machine_sounds(n_normal=6, n_anomalous=2, duration=1.0, random_state=0)
+    for name, y in zip(bunch.filenames, bunch.data):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / name, y, bunch.sr)
+    bad = tmp_path / "motor" / "test" / "normal_id_00_00000099.wav"
+    bad.write_bytes(b"RIFF....WAVEgarbage")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "motor"), "--out", str(out), "--model", "knn",
+                 "--scheduler", client.scheduler.address]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert bad.name in err[-1] and err[-1].startswith("sklasd: error:")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_scheduler_is_a_usage_error(capsys):
+    from sklasd.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--scheduler", "local:0"])
+    assert exit_.value.code == 2
+    assert "positive number of workers" in capsys.readouterr().err

@@ -24,6 +24,14 @@ def test_score_histogram_counts_and_threshold():
     assert ax.get_lines()[0].get_xdata()[0] == 2.0
 
 
+def test_score_histogram_of_unlabeled_clips():
+    ax = plot_score_histogram([-1, -1, 0], [1.0, 3.0, 1.1])
+    heights = [sum(p.get_height() for p in c) for c in ax.containers]
+    assert heights == [1, 2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["normal (1)",
+                                                                   "unlabeled (2)"]
+
+
 def test_plot_spectrogram_shows_the_data():
     S = np.random.default_rng(0).normal(-40, 5, (64, 30)).astype(np.float32)
     ax = plot_spectrogram(S, title="clip")

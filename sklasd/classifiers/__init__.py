@@ -3,7 +3,8 @@
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """
 from ._base import MelFrontend
-from .mask import KIM2020_FEATURES, CNNFCClassifier, MaskEnhancer
+from .cnnfc import KIM2020_FEATURES, CNNFCClassifier
+from .mask import MaskEnhancer
 from .pruned_cnn import OOI2020_FEATURES, PrunedCNNClassifier
 from .pruning import PolynomialDecayPruning, model_size, sparsity_schedule
 

@@ -16,46 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 from sklasd._skorch import batch_bounds
 
 from ._base import BaseNeuralClassifier
+from .cnnfc import KIM2020_FEATURES, CNNFCClassifier, pool_layer  # noqa: F401 (re-export)
 from ..utils._sklearn_compat import Interval, StrOptions
 
-__all__ = ["CNNFCClassifier", "KIM2020_FEATURES", "MaskEnhancer", "dynamic_conv2d"]
+__all__ = ["MaskEnhancer", "dynamic_conv2d"]
 
-#: ``LogMelTransformer`` parameters of Kim et al. (Interspeech 2020), section 4.
-#:
-#: 16 kHz, clips zero-padded (or cropped) to 4 s, Hamming window of 512 samples, hop 256, 40 mel bands. Follow it
-#: with ``SpectrogramScaler(per="minmax")`` (the paper's per-clip min-max normalization).
-KIM2020_FEATURES = dict(sr=16000, n_fft=512, hop_length=256, window="hamming",
-                        n_mels=40, duration=4.0, pad="constant")
-
-# (kernel, stride) of the first max-pooling and of the later ones (Kim et al., 4.1, 4.2)
-_FIRST_POOL = ((3, 3), (2, 2))
-_LATER_POOL = ((3, 4), (2, 3))
 # initial normalization bias of the last mask layer: sigmoid(3) = 0.95, so a stage
 # starts near the identity (x * m ~ x), at the frozen classifier's accuracy
 _MASK_BIAS = 3.0
-
-
-def _ceil_div(n, d):
-    return -(-n // d)
-
-
-class _SamePool(torch.nn.Module):
-    """Max-pooling with TensorFlow's "same" padding: ``ceil(n / stride)`` outputs."""
-
-    def __init__(self, kernel, stride):
-        super().__init__()
-        self.kernel, self.stride = kernel, stride
-
-    def forward(self, x):
-        pad = []
-        for n, k, s in zip(x.shape[:-3:-1], self.kernel[::-1], self.stride[::-1]):
-            total = max((_ceil_div(n, s) - 1) * s + k - n, 0)
-            pad += [total // 2, total - total // 2]
-        return F.max_pool2d(F.pad(x, pad, value=-math.inf), self.kernel, self.stride)
-
-
-def _pool(index):
-    return _SamePool(*(_FIRST_POOL if index == 0 else _LATER_POOL))
 
 
 def _check_layers(channels, dilations, name):
@@ -64,108 +32,6 @@ def _check_layers(channels, dilations, name):
         raise ValueError(f"{name}_channels and {name}_dilations need the same non-zero "
                          f"length and positive ints, got {tuple(channels)} and "
                          f"{tuple(dilations)}")
-
-
-# --------------------------------------------------------------------------- CNN-FC
-class _CNNFC(torch.nn.Module):
-    """3x3 conv + ReLU layers, max-pooling after the 1st, 3rd, 5th ..., then dense."""
-
-    def __init__(self, channels, n_bands, n_frames, n_classes):
-        super().__init__()
-        layers, c, size = [], 1, [n_bands, n_frames]
-        for i, k in enumerate(channels):
-            layers += [torch.nn.Conv2d(c, k, 3, padding=1), torch.nn.ReLU()]
-            if i % 2 == 0:
-                pool = _pool(i)
-                layers.append(pool)
-                size = [_ceil_div(n, s) for n, s in zip(size, pool.stride)]
-            c = k
-        self.features = torch.nn.Sequential(*layers)
-        self.classifier = torch.nn.Linear(c * size[0] * size[1], n_classes)
-
-    def forward(self, x):
-        return self.classifier(self.features(x.unsqueeze(1)).flatten(1))
-
-
-class CNNFCClassifier(BaseNeuralClassifier):
-    """The CNN-FC baseline of Kim et al.: five 3x3 conv layers, three max-poolings, dense.
-
-    The default pre-trained classifier of :class:`MaskEnhancer`.
-
-    Parameters
-    ----------
-    channels : tuple of int, default=(12, 36, 72, 96, 96)
-        Kernels of the 3x3 convolution layers (stride 1, "same" padding, ReLU).
-    frontend, augment, tta, excerpt_frames, excerpt_hop, smoothing, validation_fraction
-        See :class:`~sklasd.classifiers._base.BaseNeuralClassifier`.
-    max_epochs : int, default=100
-    lr : float, default=1e-3
-        Adam's learning rate (paper).
-    batch_size : int, default=64
-    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-    callbacks : list of skorch callbacks or None, default=None
-    device : str, default="cpu"
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
-
-    Attributes
-    ----------
-    classes_, n_classes_, n_features_in_, n_bands_, excerpt_frames_, net_
-        See the base class.
-    n_nonzero_params_ : int
-        Non-zero parameters of the network.
-    model_size_kb_ : float
-        ``n_nonzero_params_ * 4 / 1024``.
-
-    Notes
-    -----
-    Input ``(batch, n_bands, n_frames)`` -> one channel. Layer ``i`` (from 1):
-    ``conv3x3(channels[i - 1])`` and ReLU; after layers 1, 3 and 5 a max-pooling
-    with TensorFlow's "same" padding (``ceil(n / stride)`` outputs): 3x3 stride 2x2
-    after layer 1, 3x4 stride 2x3 after the others. The feature map is flattened
-    into a dense layer of ``n_classes_`` logits (softmax in the cross-entropy).
-    On 40 x 251 inputs (:data:`KIM2020_FEATURES`) the map before the dense layer
-    is 96 x 5 x 14.
-
-    References
-    ----------
-    Kim et al., Interspeech 2020, sections 4 and 4.2.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklasd.classifiers.mask import CNNFCClassifier
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(size=(12, 8, 16)).astype("float32")
-    >>> y = np.repeat(["a", "b"], 6)
-    >>> X[y == "b", :4] += 1.0
-    >>> clf = CNNFCClassifier(channels=(4, 4, 8), max_epochs=5, random_state=0)
-    >>> clf.fit(X, y).predict_proba(X).shape
-    (12, 2)
-    """
-
-    _parameter_constraints = {
-        **BaseNeuralClassifier._parameter_constraints,
-        "channels": [tuple, list],
-    }
-
-    def __init__(self, channels=(12, 36, 72, 96, 96), *, frontend=None, augment=None,
-                 tta=None, excerpt_frames=None, excerpt_hop=None, smoothing=1,
-                 validation_fraction=None, max_epochs=100, lr=1e-3, batch_size=64,
-                 optimizer=torch.optim.Adam, callbacks=None, device="cpu",
-                 random_state=None, verbose=0):
-        super().__init__(
-            frontend=frontend, augment=augment, tta=tta, excerpt_frames=excerpt_frames,
-            excerpt_hop=excerpt_hop, smoothing=smoothing,
-            validation_fraction=validation_fraction, max_epochs=max_epochs, lr=lr,
-            batch_size=batch_size, optimizer=optimizer, callbacks=callbacks,
-            device=device, random_state=random_state, verbose=verbose)
-        self.channels = channels
-
-    def _build_module(self):
-        if not self.channels or min(self.channels) < 1:
-            raise ValueError(f"channels must be positive ints, got {self.channels}")
-        return _CNNFC(self.channels, self.n_bands_, self.excerpt_frames_, self.n_classes_)
 
 
 # ---------------------------------------------------------------- mask building blocks
@@ -237,7 +103,7 @@ class _FilterGenerator(torch.nn.Module):
         layers, c = [], 1
         for i, (k, d) in enumerate(zip(channels, dilations)):
             layers += [torch.nn.Conv2d(c, k, 3, padding=d, dilation=d),
-                       torch.nn.BatchNorm2d(k), _pool(i), torch.nn.ReLU()]
+                       torch.nn.BatchNorm2d(k), pool_layer(i), torch.nn.ReLU()]
             c = k
         self.features = torch.nn.Sequential(*layers)
         self.shapes = _layer_shapes(mask_channels)
@@ -332,26 +198,6 @@ class _MaskedClassifier(torch.nn.Module):
         return self.classifier(x * self.mask(x))
 
 
-def _from_classifier(name, attribute, default):
-    """A read-only setting of the fitted classifier, documented as a property.
-
-    The base class's ``__init__`` assigns ``default``; its ``fit`` and
-    ``predict_proba`` read the property, so the enhancer excerpts exactly as its
-    classifier. Setting any other value raises instead of being ignored.
-    """
-    def get(self):
-        return getattr(self.classifier_, attribute)
-
-    def set_default(self, value):
-        if value != default:
-            raise ValueError(f"MaskEnhancer takes {name} from its classifier; set it "
-                             "on the classifier instead.")
-
-    doc = (f"``classifier_.{attribute}``: the fitted classifier's ``{name}`` "
-           "(read-only).")
-    return property(get, set_default, doc=doc)
-
-
 # ------------------------------------------------------------------------- estimator
 class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
     """Learned (dynamic) time-frequency masks in front of a frozen pre-trained classifier.
@@ -363,8 +209,9 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
     ----------
     classifier : BaseNeuralClassifier or None, default=None
         A fitted sklasd classifier (used as is), an unfitted one (a clone is
-        fitted first on the ``fit`` data) or None: :class:`CNNFCClassifier` with
-        this enhancer's ``max_epochs``, ``lr``, ``batch_size``, ``optimizer``,
+        fitted first on the ``fit`` data) or None:
+        :class:`~sklasd.classifiers.CNNFCClassifier` with this enhancer's
+        ``max_epochs``, ``lr``, ``batch_size``, ``optimizer``,
         ``device``, ``random_state`` and ``verbose``. Its network is copied and
         frozen; the mask multiplies exactly what the classifier eats.
     mode : {"sfe", "dfe", "dcl", "dsl"}, default="dsl"
@@ -470,7 +317,7 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklasd.classifiers.mask import CNNFCClassifier, MaskEnhancer
+    >>> from sklasd.classifiers import CNNFCClassifier, MaskEnhancer
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(size=(12, 8, 16)).astype("float32")
     >>> y = np.repeat(["a", "b"], 6)
@@ -497,9 +344,50 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
-    excerpt_frames = _from_classifier("excerpt_frames", "excerpt_frames_", None)
-    excerpt_hop = _from_classifier("excerpt_hop", "excerpt_hop", None)
-    smoothing = _from_classifier("smoothing", "smoothing", 1)
+    # The base's settings below are read from the fitted classifier, not
+    # parameters: the enhancer excerpts and smooths exactly as its classifier. The
+    # base's __init__ assigns them; the setters ignore that.
+    @property
+    def excerpt_frames(self):
+        """Frames per excerpt: ``classifier_.excerpt_frames_`` (read-only).
+
+        Returns
+        -------
+        excerpt_frames : int
+        """
+        return self.classifier_.excerpt_frames_
+
+    @excerpt_frames.setter
+    def excerpt_frames(self, value):
+        pass
+
+    @property
+    def excerpt_hop(self):
+        """Hop between excerpts at prediction: ``classifier_.excerpt_hop`` (read-only).
+
+        Returns
+        -------
+        excerpt_hop : int or None
+        """
+        return self.classifier_.excerpt_hop
+
+    @excerpt_hop.setter
+    def excerpt_hop(self, value):
+        pass
+
+    @property
+    def smoothing(self):
+        """Median smoothing of the excerpt probabilities: ``classifier_.smoothing`` (read-only).
+
+        Returns
+        -------
+        smoothing : int
+        """
+        return self.classifier_.smoothing
+
+    @smoothing.setter
+    def smoothing(self, value):
+        pass
 
     def __init__(self, classifier=None, mode="dsl", generator_channels=(12, 72, 256),
                  generator_dilations=(6, 4, 1), mask_channels=(24, 96, 96, 96, 1),

@@ -7,9 +7,14 @@ A folder whose names fit no known layout is read as a tree of unlabeled recordin
 import re
 
 from . import _dcase, _esc, _events, _mimii, _toyadmos, _urbansound
-from ._base import ParseError, list_audio, load_layout
+from pathlib import Path
 
-__all__ = ["load_folder", "detect_layout", "load_audio_folder"]
+import numpy as np
+
+from ._base import ParseError, check_folder, common_rate, list_audio, load_layout, make_bunch, \
+    read_sample_rates
+
+__all__ = ["load_folder", "detect_layout", "load_audio_folder", "load_audio_files"]
 
 #: Words of folder or file names that state a clip's condition (matched whole, in
 #: lower case, so "abnormal" never reads as "normal").
@@ -55,25 +60,30 @@ def _words(text):
     return set(_WORD.split(text.lower())) - {""}
 
 
+def _id_of(name, whole=False):
+    """``"id_XX"`` / ``"section_XX"`` from a name starting so (or equal, ``whole``)."""
+    match = _ID.match(name)
+    if match is None or (whole and match.end() != len(name)):
+        return ""
+    return f"id_{match['id']}" if match["id"] is not None else f"section_{match['section']}"
+
+
 def _parse_any(path, root):
     """Labels of any recording from whatever its folders and name say (never fails)."""
-    folders = [p for p in path.relative_to(root).parts[:-1]]
-    target, split, machine_type = -1, "", root.name
-    for part in folders:
+    target, split, machine_type, machine_id = -1, "", root.name, ""
+    for part in path.relative_to(root).parts[:-1]:
         lower = part.lower()
         target = CONDITION_WORDS.get(lower, target)
         split = _SPLIT_WORDS.get(lower, split)
-        if lower not in CONDITION_WORDS and lower not in _SPLIT_WORDS:
+        folder_id = _id_of(part, whole=True)
+        machine_id = folder_id or machine_id
+        if lower not in CONDITION_WORDS and lower not in _SPLIT_WORDS and not folder_id:
             machine_type = part
     name_words = _words(path.stem)
     stated = {CONDITION_WORDS[w] for w in name_words & set(CONDITION_WORDS)}
     if len(stated) == 1:
         target = stated.pop()
-    match = _ID.match(path.stem)
-    machine_id = ""
-    if match is not None:
-        machine_id = (f"id_{match['id']}" if match["id"] is not None
-                      else f"section_{match['section']}")
+    machine_id = _id_of(path.stem) or machine_id
     domains = name_words & {"source", "target"}
     return {"target": target, "machine_type": machine_type, "machine_id": machine_id,
             "split": split, "domain": domains.pop() if len(domains) == 1 else ""}
@@ -127,6 +137,57 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
     """
     return load_layout(data_dir, _parse_any, AUDIO_FOLDER_DESCR,
                        return_X_y=return_X_y, as_frame=as_frame)
+
+
+def _dataset_folder(path):
+    """The nearest folder above ``path`` that is not a condition or split folder."""
+    folder = path.parent
+    while (folder.name.lower() in {**CONDITION_WORDS, **_SPLIT_WORDS}
+           or _id_of(folder.name, whole=True)) and folder.parent != folder:
+        folder = folder.parent
+    return check_folder(folder)
+
+
+def load_audio_files(paths, *, return_X_y=False, as_frame=False):
+    """Load a list of audio files as clips to score, like :func:`load_audio_folder`.
+
+    Each file is read as if its folder were the dataset: machine type from the
+    folder's name, condition from words of its name where they say so.
+
+    Parameters
+    ----------
+    paths : list of str or os.PathLike
+        Audio files (kept in the given order).
+    return_X_y, as_frame : bool, default=False
+        As in every loader.
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch or tuple
+        See :func:`load_audio_folder`.
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` is empty or a path is not an existing file (named).
+
+    Examples
+    --------
+    >>> from sklasd.datasets import load_audio_files
+    >>> bunch = load_audio_files(["pump/2026-11-30 08h00.wav"])  # doctest: +SKIP
+    """
+    paths = [Path(p).expanduser().resolve() for p in paths]
+    if not paths:
+        raise ValueError("expected at least one audio file, got none")
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"file {str(path)!r} does not exist")
+    records = [_parse_any(p, _dataset_folder(p)) for p in paths]
+    filenames = np.asarray([str(p) for p in paths], dtype=str)
+    rates = read_sample_rates(paths)
+    return make_bunch(records, data=filenames.copy(), filenames=filenames,
+                      descr=AUDIO_FOLDER_DESCR, sr=common_rate(rates), rates=rates,
+                      return_X_y=return_X_y, as_frame=as_frame)
 
 
 def detect_layout(data_dir):

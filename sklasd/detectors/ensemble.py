@@ -1,6 +1,5 @@
 """Weighted mean of standardized detector scores, weights searched on the simplex (Daniluk et al.)."""
 import inspect
-import itertools
 import numbers
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import AnomalyDetectorMixin
 from ..model_selection import NormalOnlyKFold, normal_train_test_split
+from ._weights import search_weights, simplex_grid
 from ..utils._routing import (
     ANOMALY_SCORE_REQUEST,
     anomaly_scores,
@@ -32,139 +32,6 @@ from ..utils._sklearn_compat import (
     _safe_indexing,
 )
 from ..utils._validation import check_labels
-
-# Weight vectors whose objectives tie with the best within this tolerance tie.
-_TIE_TOL = 1e-12
-# Entries of the (weights x clips) score matrix evaluated at once.
-_CHUNK = 1 << 18
-
-
-def simplex_grid(n_members, step=0.01):
-    """Every weight vector of ``n_members`` non-negative multiples of ``step`` summing to 1.
-
-    Parameters
-    ----------
-    n_members : int
-        Length of each weight vector.
-    step : float, default=0.01
-        Grid step; ``1 / step`` must be an integer ``k``.
-
-    Returns
-    -------
-    grid : ndarray of shape (comb(k + n_members - 1, n_members - 1), n_members)
-        The weight vectors, in lexicographic order of their integer numerators
-        (largest first weight first).
-
-    Raises
-    ------
-    ValueError
-        If ``1 / step`` is not an integer.
-
-    Examples
-    --------
-    >>> from sklasd.detectors.ensemble import simplex_grid
-    >>> simplex_grid(2, 0.5).tolist()
-    [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
-    >>> len(simplex_grid(4, 0.01))
-    176851
-    """
-    k = int(round(1 / step))
-    if not np.isclose(k * step, 1.0, rtol=0, atol=1e-9):
-        raise ValueError(f"1 / weight_step must be an integer; got weight_step={step}.")
-    # stars and bars: m - 1 bar positions among k + m - 1 slots
-    bars = np.array(list(itertools.combinations(range(k + n_members - 1), n_members - 1)),
-                    dtype=np.int64).reshape(-1, n_members - 1)
-    edges = np.column_stack([np.full(len(bars), -1), bars, np.full(len(bars), k + n_members - 1)])
-    return (np.diff(edges, axis=1) - 1)[::-1] / k
-
-
-def _partial_area(fpr, tpr, max_fpr):
-    """Area under each row's ROC polyline for false-positive rates in [0, max_fpr]."""
-    f0, f1, t0, t1 = fpr[:, :-1], fpr[:, 1:], tpr[:, :-1], tpr[:, 1:]
-    x0, x1 = np.minimum(f0, max_fpr), np.minimum(f1, max_fpr)
-    width = x1 - x0
-    slope = np.divide(t1 - t0, f1 - f0, out=np.zeros_like(width), where=width > 0)
-    return (width * (t0 + 0.5 * slope * (x1 - f0) + 0.5 * slope * (x0 - f0))).sum(axis=1)
-
-
-def roc_auc_rows(scores, y, max_fpr=0.1):
-    """ROC AUC and standardized partial AUC of every row of a score matrix at once.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_rows, n_clips)
-        Anomaly scores, one scoring per row.
-    y : ndarray of shape (n_clips,)
-        1 for anomalous clips, 0 for normal ones (both present).
-    max_fpr : float in (0, 1], default=0.1
-        Upper false-positive rate of the partial AUC.
-
-    Returns
-    -------
-    auc, pauc : ndarray of shape (n_rows,)
-        ``roc_auc_score(y, row)`` and ``roc_auc_score(y, row, max_fpr=max_fpr)``
-        (McClish-standardized) for every row, ties included.
-
-    Notes
-    -----
-    Each row is sorted once; tied scores are one ROC vertex, reached by a straight
-    segment, so the points inside a run of ties are moved onto that segment. The
-    areas are the trapezoids of the polyline, clipped at ``max_fpr`` for the pAUC,
-    which is ``0.5 * (1 + (A - max_fpr**2 / 2) / (max_fpr - max_fpr**2 / 2))``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklasd.detectors.ensemble import roc_auc_rows
-    >>> auc, pauc = roc_auc_rows(np.array([[0.1, 0.4, 0.35, 0.8]]), np.array([0, 0, 1, 1]))
-    >>> float(auc[0])
-    0.75
-    """
-    y = np.asarray(y).astype(bool)
-    n_rows, n = scores.shape
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    positive = y[order]
-    tpr = np.cumsum(positive, axis=1) / y.sum()
-    fpr = np.cumsum(~positive, axis=1) / (~y).sum()
-    idx = np.broadcast_to(np.arange(n), (n_rows, n))
-    end = np.ones((n_rows, n), bool)
-    end[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
-    start = np.ones((n_rows, n), bool)
-    start[:, 1:] = end[:, :-1]
-    first = np.maximum.accumulate(np.where(start, idx, 0), axis=1)
-    last = np.minimum.accumulate(np.where(end, idx, n)[:, ::-1], axis=1)[:, ::-1]
-    fpr = np.concatenate([np.zeros((n_rows, 1)), fpr], axis=1)
-    tpr = np.concatenate([np.zeros((n_rows, 1)), tpr], axis=1)
-    frac = (idx - first + 1) / (last - first + 1)
-    f0, t0 = np.take_along_axis(fpr, first, 1), np.take_along_axis(tpr, first, 1)
-    f1, t1 = np.take_along_axis(fpr, last + 1, 1), np.take_along_axis(tpr, last + 1, 1)
-    fpr[:, 1:], tpr[:, 1:] = f0 + frac * (f1 - f0), t0 + frac * (t1 - t0)
-    auc = _partial_area(fpr, tpr, 1.0)
-    if max_fpr == 1:
-        return auc, auc.copy()
-    area = _partial_area(fpr, tpr, max_fpr)
-    min_area, max_area = 0.5 * max_fpr ** 2, max_fpr
-    return auc, 0.5 * (1 + (area - min_area) / (max_area - min_area))
-
-
-def _search_weights(grid, folds, max_fpr):
-    """Best weights of ``grid`` for the mean over folds of (AUC + pAUC) / 2.
-
-    Ties (within ``_TIE_TOL``) go to the most even weights (least sum of squares),
-    then to the first in grid order.
-    """
-    objective = np.zeros(len(grid))
-    for Z, y in folds:
-        chunk = max(1, _CHUNK // len(y))
-        for c0 in range(0, len(grid), chunk):
-            auc, pauc = roc_auc_rows(grid[c0:c0 + chunk] @ Z.T, y, max_fpr)
-            objective[c0:c0 + chunk] += (auc + pauc) / 2
-    objective /= len(folds)
-    best = np.flatnonzero(objective >= objective.max() - _TIE_TOL)
-    best = best[np.argmin((grid[best] ** 2).sum(axis=1))]
-    return grid[best], float(objective[best])
-
 
 def _accepted(estimator, method, metadata):
     """Metadata a member takes without routing: requested by default or named in ``method``."""
@@ -250,7 +117,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     With member scores ``s_i``, training statistics ``mu_i`` and ``sd_i`` and
     weights ``w_i``: ``score = sum_i w_i (s_i - mu_i) / sd_i`` with ``sum_i w_i = 1``.
     The search evaluates every grid point at once (numpy, chunks of the grid) with
-    :func:`roc_auc_rows`; ties of the objective go to the most even weights (least
+    :func:`sklasd.metrics.roc_auc_rows`; ties of the objective go to the most even weights (least
     ``sum_i w_i**2``). After the search, the members are refitted on all normal
     clips of ``X`` and standardized again. The gamma fitted for ``threshold_`` has
     a free location, so the (centred, partly negative) training scores are shifted
@@ -467,7 +334,7 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
             frames.append(pd.DataFrame(Z, columns=names, index=valid)
                           .assign(fold=k, target=y[valid]))
         grid = simplex_grid(len(names), self.weight_step)
-        self.weights_, self.validation_score_ = _search_weights(grid, folds, self.max_fpr)
+        self.weights_, self.validation_score_ = search_weights(grid, folds, self.max_fpr)
         self.validation_scores_ = pd.concat(frames)[["fold", "target", *names]]
 
     # ------------------------------------------------------------ scoring

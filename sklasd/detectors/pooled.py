@@ -44,6 +44,16 @@ _DOMAIN_NOTES = """
 """
 
 
+_COMMON_ATTRIBUTES = """n_features_in_ : int
+        Features per clip.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame given to ``fit``.
+    threshold_ : float
+        Clip score above which a clip is anomalous.
+    offset_ : float
+        ``-threshold_``."""
+
+
 def _check_domain(domain, n_clips):
     """``domain`` as a 1-D array with one label per clip."""
     domain = np.asarray(domain)
@@ -98,11 +108,11 @@ class _PooledDetector(AnomalyDetectorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``X`` is not 2-D, holds NaN or infinity, has fewer than 2 clips, or
+            If ``X`` is not 2-D, holds NaN or infinity, has no clip, or
             ``domain`` is not one label per clip.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=np.float64)
         if domain is None:
             self.domains_ = np.array([None], dtype=object)
             groups = [np.arange(len(X))]
@@ -200,14 +210,7 @@ class GaussianMixtureDetector(_PooledDetector):
         Mean and standard deviation of each model's scores on its training clips.
     n_iter_ : int
         Most EM iterations of any of the mixtures.
-    n_features_in_ : int
-        Features per clip.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names of a DataFrame given to ``fit``.
-    threshold_ : float
-        Clip score above which a clip is anomalous.
-    offset_ : float
-        ``-threshold_``.
+    {common_attributes}
 
     See Also
     --------
@@ -312,15 +315,7 @@ class KNeighborsDetector(_PooledDetector):
     score_mean_, score_std_ : ndarray of shape (n_domains,)
         Mean and standard deviation of each model's leave-one-out scores on its
         training clips.
-    n_features_in_ : int
-        Features per clip.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names of a DataFrame given to ``fit``.
-    threshold_ : float
-        Clip score above which a clip is anomalous (from leave-one-out scores of
-        the training clips: a training clip is its own nearest neighbour).
-    offset_ : float
-        ``-threshold_``.
+    {common_attributes}
 
     See Also
     --------
@@ -329,7 +324,8 @@ class KNeighborsDetector(_PooledDetector):
     Notes
     -----
     Score: ``mean_{j <= k} d(x, n_j)`` over the ``k`` training clips ``n_j``
-    nearest to ``x``. A training clip scored at fit skips itself (leave-one-out).
+    nearest to ``x``. A training clip scored at fit skips itself (leave-one-out),
+    so ``threshold_`` comes from leave-one-out scores.
     {domain_notes}
     References
     ----------
@@ -411,14 +407,7 @@ class MahalanobisDetector(_PooledDetector):
         The sorted domains seen at fit; ``array([None])`` without ``domain``.
     score_mean_, score_std_ : ndarray of shape (n_domains,)
         Mean and standard deviation of each model's scores on its training clips.
-    n_features_in_ : int
-        Features per clip.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names of a DataFrame given to ``fit``.
-    threshold_ : float
-        Clip score above which a clip is anomalous.
-    offset_ : float
-        ``-threshold_``.
+    {common_attributes}
 
     See Also
     --------
@@ -465,4 +454,5 @@ class MahalanobisDetector(_PooledDetector):
 
 
 for _cls in (GaussianMixtureDetector, KNeighborsDetector, MahalanobisDetector):
-    _cls.__doc__ = _cls.__doc__.replace("{domain_notes}", _DOMAIN_NOTES)
+    _cls.__doc__ = (_cls.__doc__.replace("{domain_notes}", _DOMAIN_NOTES)
+                    .replace("{common_attributes}", _COMMON_ATTRIBUTES))

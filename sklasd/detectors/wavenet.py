@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from ..features import SpectrogramScaler
-from ._base import SCORE_UNITS, BaseNeuralDetector
+from ._core import SCORE_UNITS, BaseSkorchDetector
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import check_spectrograms
 
@@ -130,7 +130,7 @@ class _Welford:
         return self.comoment / max(self.count, 1)
 
 
-class WaveNetPredictor(BaseNeuralDetector):
+class WaveNetPredictor(BaseSkorchDetector):
     """Anomaly detector that predicts the next log-mel frame with causal convolutions.
 
     A WaveNet-like network in the frequency domain ("Freak"): mel bins are the
@@ -288,8 +288,7 @@ class WaveNetPredictor(BaseNeuralDetector):
     """
 
     _parameter_constraints = {
-        **{k: v for k, v in BaseNeuralDetector._parameter_constraints.items()
-           if k not in ("aggregation", "agg_window")},
+        **BaseSkorchDetector._parameter_constraints,
         "n_blocks": [Interval(numbers.Integral, 0, None, closed="left")],
         "channel_multiplier": [Interval(numbers.Integral, 1, None, closed="left")],
         "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -303,14 +302,17 @@ class WaveNetPredictor(BaseNeuralDetector):
         "betas": [tuple, list],
     }
 
-    # The base's __init__ would set aggregation / agg_window, which this detector
-    # does not have (its clip score is `scoring`).
-    def __init__(self, n_blocks=3, channel_multiplier=5, kernel_size=3, n_bands=4,  # noqa: D107
+    def __init__(self, n_blocks=3, channel_multiplier=5, kernel_size=3, n_bands=4,
                  excerpt_length=128, scoring="percentile", q=95.0, covariance="full",
                  reg_covar=1e-6, standardize=True, betas=(0.85, 0.999), *,
                  max_epochs=100, lr=1e-3, batch_size=32, optimizer=torch.optim.Adam,
                  callbacks=None, validation_fraction=0.1, windows_per_clip=None,
                  threshold_quantile=0.9, device="cpu", random_state=None, verbose=0):
+        super().__init__(
+            max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+            callbacks=callbacks, validation_fraction=validation_fraction,
+            windows_per_clip=windows_per_clip, threshold_quantile=threshold_quantile,
+            device=device, random_state=random_state, verbose=verbose)
         self.n_blocks = n_blocks
         self.channel_multiplier = channel_multiplier
         self.kernel_size = kernel_size
@@ -322,17 +324,6 @@ class WaveNetPredictor(BaseNeuralDetector):
         self.reg_covar = reg_covar
         self.standardize = standardize
         self.betas = betas
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.callbacks = callbacks
-        self.validation_fraction = validation_fraction
-        self.windows_per_clip = windows_per_clip
-        self.threshold_quantile = threshold_quantile
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     # ------------------------------------------------------ input and units
     def _validate_X(self, X, reset):
@@ -457,46 +448,6 @@ class WaveNetPredictor(BaseNeuralDetector):
         z = scipy.linalg.solve_triangular(chol, (diffs - self.diff_mean_).T, lower=True)
         log_det = 2 * np.log(np.diag(chol)).sum()
         return 0.5 * ((z ** 2).sum(axis=0) + n * np.log(2 * np.pi) + log_det)
-
-    def frame_scores(self, X, **metadata):
-        """Squared prediction error of every predicted frame, averaged over mel bins.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_mels, n_frames) or (n_samples, n_features)
-            Spectrograms (a 2-D row is a 1-bin spectrogram of ``n_features`` frames).
-        **metadata : dict
-            Ignored (the paper's model does not see the machine ID).
-
-        Returns
-        -------
-        frame_scores : list of n_clips ndarray of shape (n_frames - receptive_field_,)
-            ``mean_f (x_hat[f, t] - x[f, t]) ** 2`` (standardized units), float64.
-        """
-        return super().frame_scores(X, **metadata)
-
-    def anomaly_score(self, X, **metadata):
-        """Per-clip anomaly score by ``scoring``, higher = more anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_mels, n_frames) or (n_samples, n_features)
-            Spectrograms of the clips to score (at least ``receptive_field_ + 1``
-            frames each).
-        **metadata : dict
-            Ignored.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips,), dtype float64
-            The percentile score or the Gaussian negative log-likelihood (Notes).
-
-        Raises
-        ------
-        ValueError
-            Wrong rank, another ``n_mels`` than at fit, NaN / inf, too few frames.
-        """
-        return super().anomaly_score(X, **metadata)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,4 +1,4 @@
-"""Tests of MaskEnhancer and CNNFCClassifier (sklasd/classifiers/mask.py)."""
+"""Tests of MaskEnhancer (sklasd/classifiers/mask.py) and CNNFCClassifier (cnnfc.py)."""
 import joblib
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklasd.classifiers._base import BaseNeuralClassifier
-from sklasd.classifiers.mask import (KIM2020_FEATURES, CNNFCClassifier, MaskEnhancer,
-                                     dynamic_conv2d)
+from sklasd.classifiers.cnnfc import KIM2020_FEATURES, CNNFCClassifier
+from sklasd.classifiers.mask import MaskEnhancer, dynamic_conv2d
 from sklasd.features import LogMelTransformer, SpectrogramScaler
 
 TINY_CLF = dict(channels=(4, 4), max_epochs=3, lr=1e-2, batch_size=8, random_state=0)
@@ -153,6 +153,15 @@ def test_default_and_unfitted_classifier(data):
     assert enh.excerpt_frames_ == enh.classifier_.excerpt_frames_
 
 
+def test_excerpt_settings_are_the_classifiers(fitted):
+    enh, _ = fitted
+    clf = enh.classifier_
+    assert enh.excerpt_frames == clf.excerpt_frames_
+    assert (enh.excerpt_hop, enh.smoothing) == (clf.excerpt_hop, clf.smoothing)
+    for name in ["excerpt_frames", "excerpt_hop", "smoothing"]:
+        assert "classifier_" in getattr(MaskEnhancer, name).__doc__
+
+
 def test_label_subset_maps_to_classifier_classes(data, classifier):
     X, y = data
     keep = y != "bird"
@@ -204,7 +213,8 @@ def test_bad_input(fitted, data, classifier):
 
 def test_paper_sizes():
     """The documented parameter counts of the paper's layer sizes."""
-    from sklasd.classifiers.mask import _CNNFC, _FilterGenerator, _StaticFilters
+    from sklasd.classifiers.cnnfc import _CNNFC
+    from sklasd.classifiers.mask import _FilterGenerator, _StaticFilters
 
     def count(m):
         return sum(p.numel() for p in m.parameters())

@@ -109,3 +109,17 @@ def test_mimii_with_and_without_its_snr_level(tmp_path, write_wav):
 def test_empty_folder(tmp_path):
     with pytest.raises(ValueError, match="no audio files"):
         load_folder(tmp_path)
+
+
+def test_load_audio_files_reads_conditions_above_the_file(tmp_path, write_wav):
+    from sklasd.datasets import load_audio_files
+
+    a = write_wav(tmp_path / "valve" / "id_02" / "abnormal" / "00000000.wav")
+    b = write_wav(tmp_path / "my pump" / "today 08h00.wav")
+    bunch = load_audio_files([b, a])
+    assert bunch.filenames.tolist() == [str(b), str(a)]  # the given order
+    assert bunch.target.tolist() == [-1, 1]
+    assert bunch.machine_type.tolist() == ["my pump", "valve"]
+    assert bunch.machine_id.tolist() == ["", "id_02"]
+    with pytest.raises(ValueError, match="missing.wav"):
+        load_audio_files([tmp_path / "missing.wav"])

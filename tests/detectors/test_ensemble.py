@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import validate_data
 
-from sklasd.detectors.ensemble import WeightedEnsembleDetector, roc_auc_rows, simplex_grid
+from sklasd.detectors.ensemble import WeightedEnsembleDetector
 from sklasd.model_selection import NormalOnlyKFold
 from sklasd.pipeline import make_pipeline
 
@@ -92,24 +92,6 @@ def table():
 
 def _lookups(scores, cls=Lookup):
     return [(f"m{k}", cls(table=scores, k=k)) for k in range(scores.shape[1])]
-
-
-def test_simplex_grid():
-    grid = simplex_grid(3, 0.1)
-    assert len(grid) == 66 and np.allclose(grid.sum(axis=1), 1) and grid.min() >= 0
-    assert len({tuple(np.round(w * 10).astype(int)) for w in grid}) == 66
-    assert len(simplex_grid(4, 0.01)) == 176851
-    with pytest.raises(ValueError, match="integer"):
-        simplex_grid(3, 0.3)
-
-
-def test_roc_auc_rows_match_sklearn_with_ties():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 30)
-    scores = rng.integers(0, 6, size=(20, 30)).astype(float)  # many ties
-    auc, pauc = roc_auc_rows(scores, y, 0.1)
-    np.testing.assert_allclose(auc, [roc_auc_score(y, s) for s in scores])
-    np.testing.assert_allclose(pauc, [roc_auc_score(y, s, max_fpr=0.1) for s in scores])
 
 
 def test_weights_are_the_exhaustive_best(table):
