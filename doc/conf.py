@@ -81,7 +81,7 @@ def _escape_trailing_underscores(app, what, name, obj, options, lines):
             prefix, text = head + sep, rest
         else:
             prefix, text = "", line
-        parts = re.split(r"(`[^`]*`)", text)
+        parts = re.split(r"(``.+?``|`[^`]*`)", text)
         parts[::2] = [_TRAILING_UNDERSCORE.sub(r"\1\\_", p) for p in parts[::2]]
         lines[i] = prefix + "".join(parts)
 

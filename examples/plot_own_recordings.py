@@ -3,14 +3,15 @@ Your own recordings: fit on normal sounds, score new ones
 =========================================================
 
 The everyday job: a folder of recordings of a machine running normally, and new
-recordings to check. ``sklasd fit`` trains the default detector (the DCASE 2020
-baseline autoencoder) on the normal folder and saves it; ``sklasd score`` scores every
+recordings to check. ``sklasd fit`` trains a detector (here ``--model ae``, the DCASE
+2020 baseline autoencoder; ``sklasd fit --help`` lists the others) on the normal
+folder and saves it; ``sklasd score`` scores every
 file of the new folder with the saved model and writes the DCASE result files
 (``anomaly_score_<type>.csv``, ``decision_result_<type>.csv``) into a folder. Here the
 two commands run from Python through :func:`sklasd.cli.main`, exactly as on the command
 line::
 
-    sklasd fit my_machine/normal -o model.joblib --epochs 5
+    sklasd fit my_machine/normal -o model.joblib --model ae --epochs 5
     sklasd score model.joblib my_machine/new -o scores/
 
 The recordings are real DCASE 2020 slider clips when ``SKLASD_EXAMPLES_DATA`` holds
@@ -60,7 +61,7 @@ print(len(list((work / "normal").iterdir())), "normal recordings,",
 from sklasd.cli import main
 
 status = main(["fit", str(work / "normal"), "-o", str(work / "model.joblib"),
-               "--epochs", "5", "--quiet"])
+               "--model", "ae", "--epochs", "5", "--quiet"])
 status = status or main(["score", str(work / "model.joblib"), str(work / "new"), "-o",
                          str(work / "scores"), "--quiet"])
 print("exit status", status)  # 0: success, 2: bad input, as on the command line
