@@ -18,7 +18,7 @@ from sklasd.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--epochs", "1", "--quiet"]
-FOREVER = ["--epochs", "100000", "-v"]  # trains until a signal arrives
+FOREVER = ["--model", "ae", "--epochs", "100000", "-v"]  # trains until a signal arrives
 
 
 def _spawn(*args):
@@ -83,7 +83,8 @@ def test_a_killed_run_leaves_nothing_that_blocks_or_stays(machine_folder, tmp_pa
 
 
 def test_redirected_output_holds_no_escape_codes(machine_folder, tmp_path):
-    proc = _spawn("run", machine_folder, "-o", tmp_path / "out", "--epochs", "2", "-v")
+    proc = _spawn("run", machine_folder, "-o", tmp_path / "out", "--model", "ae",
+                  "--epochs", "2", "-v")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     for text in (stdout, stderr):
@@ -123,7 +124,8 @@ def test_existing_outputs_need_overwrite_which_leaves_no_stale_file(machine_fold
     assert "not empty: give --overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["anomaly_score_motor.csv",
-                                                     "decision_result_motor.csv"]
+                                                     "decision_result_motor.csv",
+                                                     "results.csv"]
     assert main(["fit", str(machine_folder), "-o", str(model_file), *QUICK]) == 2
     assert "exists: give --overwrite" in capsys.readouterr().err
 
@@ -141,7 +143,7 @@ def test_score_to_stdout(machine_folder, model_file, tmp_path, capsys):
                  "-q"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0] == "file,anomaly_score,decision_result" and len(lines) == 11
+    assert lines[0] == "file,anomaly_score,decision_result,notes" and len(lines) == 11
     assert captured.err == "" and not Path("-").exists()
 
 
@@ -166,7 +168,7 @@ def test_fit_without_a_usable_normal_clip_writes_no_model(machine_folder, tmp_pa
         (folder / "test" / path.name).write_bytes(path.read_bytes())
     model = tmp_path / "m.joblib"
     assert main(["fit", str(folder), "-o", str(model), *QUICK]) == 2
-    assert "no model to save" in capsys.readouterr().err
+    assert "no normal or unlabeled clips to train on" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["motor"]
 
 

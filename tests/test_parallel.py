@@ -161,7 +161,7 @@ def test_run_on_dask_equals_local_run(client, dcase2020_lite, tmp_path):
     import sklasd.parallel
     from sklasd.cli import load_models, main
 
-    options = [str(dcase2020_lite), "--epochs", "1", "--quiet"]
+    options = [str(dcase2020_lite), "--model", "ae", "--epochs", "1", "--quiet"]
     with limit_threads(1):  # as a worker task: torch's sums depend on the thread count
         assert main(["run", *options, "--out", str(tmp_path / "local")]) == 0
     # the workers score in chunks of 2 clips

@@ -213,9 +213,10 @@ def test_autoencoder_ignores_metadata(windows):
 def test_metadata_requests_follow_class_defaults():
     with sklearn.config_context(enable_metadata_routing=True):
         routing = MetaAE().get_metadata_routing()
-        assert routing.fit.requests == {"machine_id": True}
+        # the autoencoder requests domain for fit (its selective-Mahalanobis mode)
+        assert routing.fit.requests == {"machine_id": True, "domain": True}
         assert routing.decision_function.requests == {"machine_id": True}
-        assert AutoencoderDetector().get_metadata_routing().fit.requests == {}
+        assert AutoencoderDetector().get_metadata_routing().fit.requests == {"domain": True}
 
 
 # ------------------------------------------------------------ pickling
