@@ -2,7 +2,7 @@
 
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """
-from ._base import MelFrontend
+from ._neural import MelFrontend
 from .cnnfc import KIM2020_FEATURES, CNNFCClassifier
 from .mask import MaskEnhancer
 from .pruned_cnn import OOI2020_FEATURES, PrunedCNNClassifier

@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._base import BaseNeuralClassifier
+from ._neural import BaseNeuralClassifier
 
 __all__ = ["CNNFCClassifier", "KIM2020_FEATURES"]
 
@@ -80,7 +80,7 @@ class CNNFCClassifier(BaseNeuralClassifier):
     channels : tuple of int, default=(12, 36, 72, 96, 96)
         Kernels of the 3x3 convolution layers (stride 1, "same" padding, ReLU).
     frontend, augment, tta, excerpt_frames, excerpt_hop, smoothing, validation_fraction
-        See :class:`~sklasd.classifiers._base.BaseNeuralClassifier`.
+        See :class:`~sklasd.classifiers._neural.BaseNeuralClassifier`.
     max_epochs : int, default=100
     lr : float, default=1e-3
         Adam's learning rate (paper).

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklasd._skorch import batch_bounds
 
-from ._base import BaseNeuralClassifier
+from ._neural import BaseNeuralClassifier
 from .cnnfc import KIM2020_FEATURES, CNNFCClassifier, pool_layer  # noqa: F401 (re-export)
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -229,7 +229,7 @@ class MaskEnhancer(TransformerMixin, BaseNeuralClassifier):
         must be 1 (the mask).
     mask_dilations : tuple of int, default=(1, 2, 4, 8, 1)
     augment, validation_fraction
-        See :class:`~sklasd.classifiers._base.BaseNeuralClassifier`.
+        See :class:`~sklasd.classifiers._neural.BaseNeuralClassifier`.
     max_epochs : int, default=100
         Epochs of each training stage (and of the default classifier).
     lr : float, default=1e-3

@@ -5,7 +5,7 @@ import warnings
 
 import torch
 
-from ._base import BaseNeuralClassifier
+from ._neural import BaseNeuralClassifier
 from .pruning import PolynomialDecayPruning
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -117,7 +117,7 @@ class PrunedCNNClassifier(BaseNeuralClassifier):
         s_f = 0.8, t0 = 100, dt = 10, n = 20); an instance: that schedule
         (deep-copied); None: no pruning.
     frontend, augment, tta, excerpt_frames, excerpt_hop, smoothing, validation_fraction
-        See :class:`~sklasd.classifiers._base.BaseNeuralClassifier`.
+        See :class:`~sklasd.classifiers._neural.BaseNeuralClassifier`.
     max_epochs : int, default=400
     lr : float, default=1e-4
         Adam's learning rate (paper).

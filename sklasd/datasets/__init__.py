@@ -7,7 +7,7 @@ cache the published archives first; :func:`make_machine_sounds` generates labell
 synthetic machine sounds; :func:`mix_at_snr` adds noise at a given SNR.
 """
 
-from ._base import list_audio
+from ._layout import list_audio
 from ._dcase import load_dcase2020_task2, load_dcase2021_task2
 from ._esc import load_esc50
 from ._events import load_dcase2016_task2

@@ -2,7 +2,7 @@
 
 import re
 
-from ._base import ParseError, load_layout
+from ._layout import ParseError, load_layout
 
 __all__ = ["load_dcase2020_task2", "load_dcase2021_task2"]
 

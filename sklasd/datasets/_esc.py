@@ -4,7 +4,7 @@ import re
 
 import pandas as pd
 
-from ._base import ParseError, check_folder, load_layout
+from ._layout import ParseError, check_folder, load_layout
 
 __all__ = ["load_esc50"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import ParseError, check_folder, common_rate, list_audio, load_layout, make_bunch, \
+from ._layout import ParseError, check_folder, common_rate, list_audio, load_layout, make_bunch, \
     read_sample_rates
 
 __all__ = ["load_folder", "detect_layout", "load_audio_folder", "load_audio_files"]

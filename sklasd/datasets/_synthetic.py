@@ -7,7 +7,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 from sklearn.utils import check_random_state
 
-from ._base import make_bunch
+from ._layout import make_bunch
 
 __all__ = ["make_machine_sounds", "mix_at_snr", "ANOMALY_TYPES"]
 

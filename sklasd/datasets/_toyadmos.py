@@ -9,7 +9,7 @@ file per microphone channel named, for example,
 
 import re
 
-from ._base import ParseError, load_layout
+from ._layout import ParseError, load_layout
 
 __all__ = ["load_toyadmos"]
 

@@ -4,7 +4,7 @@
 excerpts) from clips, hands skorch whole batches, seeds the run and fits the
 decision threshold to the training clips' scores. How
 units are cut from a clip and how a clip's score is made are the subclass's:
-:class:`~sklasd.detectors._base.BaseNeuralDetector` scores units and aggregates them
+:class:`~sklasd.detectors._windows.BaseNeuralDetector` scores units and aggregates them
 per clip (the frame-based detectors), ``WaveNetPredictor`` scores excerpts its own
 way.
 """

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from sklearn.covariance import EmpiricalCovariance
 
-from ._base import BaseNeuralDetector
+from ._windows import BaseNeuralDetector
 from ._layers import dense_blocks
 from ..utils._sklearn_compat import Interval, StrOptions
 

@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from ._base import BaseNeuralDetector
+from ._windows import BaseNeuralDetector
 from ._layers import dense_blocks, positive
 from ..utils._sklearn_compat import Interval
 

@@ -7,7 +7,7 @@ import torch
 from skorch.callbacks import LRScheduler
 from torch.nn import functional as F
 
-from ._base import BaseNeuralDetector
+from ._windows import BaseNeuralDetector
 from ._core import WindowMSE
 from ._layers import dense_blocks
 from ..utils._sklearn_compat import Interval, StrOptions

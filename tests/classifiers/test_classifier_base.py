@@ -1,4 +1,4 @@
-"""Tests of the neural-classifier base (sklasd/classifiers/_base.py)."""
+"""Tests of the neural-classifier base (sklasd/classifiers/_neural.py)."""
 import joblib
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from scipy.ndimage import median_filter
 
 from sklasd.augment import GaussianNoise, PitchShift, pitch_shift
 from sklasd.classifiers import MelFrontend, PrunedCNNClassifier
-from sklasd.classifiers._base import _ExcerptBatches, _sliding_starts
+from sklasd.classifiers._neural import _ExcerptBatches, _sliding_starts
 from sklasd.features import LogMelTransformer
 
 TINY = dict(blocks=(1, 0, 0, 0), filters=4, pruning=None, max_epochs=2, lr=1e-2,

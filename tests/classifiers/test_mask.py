@@ -6,7 +6,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklasd.classifiers._base import BaseNeuralClassifier
+from sklasd.classifiers._neural import BaseNeuralClassifier
 from sklasd.classifiers.cnnfc import KIM2020_FEATURES, CNNFCClassifier
 from sklasd.classifiers.mask import MaskEnhancer, dynamic_conv2d
 from sklasd.features import LogMelTransformer, SpectrogramScaler

@@ -1,4 +1,4 @@
-"""Tests of the neural-detector bases (sklasd/detectors/_core.py and _base.py)."""
+"""Tests of the neural-detector bases (sklasd/detectors/_core.py and _windows.py)."""
 import pickle
 import warnings
 
@@ -9,7 +9,7 @@ import sklearn
 import torch
 
 from sklasd.detectors import AutoencoderDetector
-from sklasd.detectors._base import aggregate
+from sklasd.detectors._windows import aggregate
 from sklasd.detectors._core import _UnitBatches
 
 TINY = dict(hidden_layer_sizes=(8,), bottleneck=2, max_epochs=2, batch_size=32)

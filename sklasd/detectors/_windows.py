@@ -52,7 +52,7 @@ def aggregate(frame_scores, aggregation="mean", agg_window=94, cap=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklasd.detectors._base import aggregate
+    >>> from sklasd.detectors._windows import aggregate
     >>> aggregate([np.array([1.0, 2.0, 6.0])], "max")
     array([6.])
     """
