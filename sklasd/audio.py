@@ -10,7 +10,8 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-__all__ = ["AudioError", "load_audio", "load_many", "check_signal", "pcm_to_float"]
+__all__ = ["AudioError", "load_audio", "load_many", "decode_clips", "check_signal",
+           "pcm_to_float"]
 
 
 class AudioError(ValueError):
@@ -209,3 +210,42 @@ def load_many(paths, *, sr=None, channel=None, min_samples=1, n_jobs=None):
             for p in paths
         )
     return [r[0] for r in results], [r[1] for r in results]
+
+
+def decode_clips(X, sr=None, n_jobs=None):
+    """Audio files as waveforms at ``sr``; waveforms pass through unchanged.
+
+    The first step of a pipeline whose next step takes waveforms (a denoiser, say)
+    while its input may be files, as ``FunctionTransformer(decode_clips,
+    kw_args={"sr": 16000})``.
+
+    Parameters
+    ----------
+    X : list of str or path-like, or array-like of waveforms
+        Files (any format libsndfile reads), or clips already decoded.
+    sr : int or None, default=None
+        Sample rate in Hz of the decoded clips (None keeps each file's rate).
+    n_jobs : int or None, default=None
+        Decoding threads (:func:`load_many`).
+
+    Returns
+    -------
+    clips : list of ndarray of shape (n_samples_i,), float32, or ``X`` itself
+        The decoded files, or ``X`` unchanged where it holds no paths.
+
+    Raises
+    ------
+    AudioError
+        A file that cannot be decoded (the message names it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.audio import decode_clips
+    >>> X = np.zeros((2, 16), dtype=np.float32)
+    >>> decode_clips(X) is X
+    True
+    """
+    if len(X) and isinstance(X[0], (str, os.PathLike)):
+        return load_many(X, sr=sr, n_jobs=n_jobs)[0]
+    return X

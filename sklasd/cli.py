@@ -36,7 +36,7 @@ from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
 from sklasd._runplan import duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
-from sklasd.models import DEFAULT_MODEL, MODELS, make_model
+from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
 
 __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
@@ -315,6 +315,8 @@ def _new_model(args, label):
     PROGRESS.begin(label)
     model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
                        device=args.device, verbose=0, n_jobs=args.n_jobs)
+    if getattr(args, "denoiser", None) is not None:
+        model = with_denoiser(model, args.denoiser)
     if "callbacks" in model[-1].get_params(deep=False):
         from sklasd._epochs import EpochProgress
 
@@ -457,6 +459,11 @@ def _common(parser):
     parser.add_argument("--n-jobs", type=_n_jobs, default=None,
                         help="threads for decoding and features; -1 for all cores "
                              "(default: 1)")
+    parser.add_argument("--denoise", default=None, metavar="MODEL",
+                        help="denoise the recordings first with this denoiser: a model "
+                             "file holding one pipeline of waveform transformers, e.g. "
+                             "save_models({'denoiser': make_pipeline(ComplexUNetDenoiser"
+                             "(...).fit(...))}, MODEL) (a pickle: loading it runs code)")
     _messages(parser)
 
 
@@ -552,7 +559,7 @@ def _open_output(args):
     """Open the command's output before any work (sklasd._outputs): staging, lock."""
     path = getattr(args, args.output_attr)
     inputs = []
-    for name in ("data_dir", "train_dir", "test_dir", "model_file"):
+    for name in ("data_dir", "train_dir", "test_dir", "model_file", "denoise"):
         given = getattr(args, name, None) or []
         inputs += [given] if isinstance(given, str) else list(given)  # nargs="+" lists
     if path == "-":
@@ -564,9 +571,24 @@ def _open_output(args):
     return opener(path, overwrite=args.overwrite, inputs=inputs)
 
 
+def _load_denoiser(path):
+    """The one pipeline of a ``--denoise`` model file, checked before any work."""
+    models = load_models(path)
+    if len(models) != 1:
+        raise ValueError(f"--denoise {path}: expected one denoiser pipeline, the file "
+                         f"holds {len(models)} ({', '.join(sorted(models))})")
+    (denoiser,) = models.values()
+    if not hasattr(denoiser, "transform") or hasattr(denoiser[-1], "anomaly_score"):
+        raise ValueError(f"--denoise {path}: {type(denoiser[-1]).__name__} is a "
+                         "detector, not a denoiser")
+    return denoiser
+
+
 def _execute(args):
     if getattr(args, "device", "cpu") != "cpu":
         _check_device(args.device)
+    if getattr(args, "denoise", None) is not None:
+        args.denoiser = _load_denoiser(args.denoise)
     with _open_output(args) as stage:
         args.stage = stage
         return args.func(args, LOGGER.info)

@@ -22,7 +22,7 @@ small MIMII and slider sets (6-8 test clips) decide the order of the pooled
 pipelines; rerun the benchmark when more labelled data are at hand.
 """
 
-__all__ = ["MODELS", "DEFAULT_MODEL", "make_model"]
+__all__ = ["MODELS", "DEFAULT_MODEL", "make_model", "with_denoiser"]
 
 
 def _ae(common, logmel):
@@ -207,3 +207,54 @@ def make_model(name=None, *, max_epochs=100, random_state=0, device="cpu", verbo
     common = dict(max_epochs=max_epochs, random_state=random_state, device=device,
                   verbose=verbose)
     return MODELS[name][1](common, dict(n_jobs=n_jobs, verbose=verbose))
+
+
+def with_denoiser(pipeline, denoiser):
+    """``pipeline`` with its input decoded and denoised first (``sklasd run --denoise``).
+
+    Parameters
+    ----------
+    pipeline : sklasd.pipeline.Pipeline
+        A pipeline whose first step is a :class:`~sklasd.features.LogMelTransformer`
+        (its ``sr`` is the rate the files are decoded at).
+    denoiser : transformer
+        A fitted transformer from waveforms to waveforms of the same rate, such as a
+        :class:`~sklasd.denoising.ComplexUNetDenoiser` (or a pipeline ending in one).
+        It is frozen: fitting the result leaves it unchanged.
+
+    Returns
+    -------
+    pipeline : sklasd.pipeline.Pipeline
+        Steps ``decode`` (:func:`sklasd.audio.decode_clips` at the log-mel ``sr``),
+        ``denoise`` (the frozen denoiser), then the steps of ``pipeline``.
+
+    Raises
+    ------
+    ValueError
+        If ``denoiser`` has no ``transform`` method.
+
+    References
+    ----------
+    Daniluk, Gozdziewski, Kapka, Kosmider, "Ensemble of auto-encoder based and
+    WaveNet like systems for unsupervised anomaly detection", DCASE 2020 Task 2
+    technical report, section 2.2: the recordings are denoised before the detectors.
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sklasd.models import make_model, with_denoiser
+    >>> identity = FunctionTransformer()
+    >>> [name for name, _ in with_denoiser(make_model("knn"), identity).steps][:3]
+    ['decode', 'denoise', 'logmeltransformer']
+    """
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklasd.audio import decode_clips
+    from sklasd.pipeline import Pipeline
+
+    if not hasattr(denoiser, "transform"):
+        raise ValueError(f"the denoiser {type(denoiser).__name__} has no transform method")
+    decode = FunctionTransformer(decode_clips, kw_args={"sr": pipeline[0].sr})
+    return Pipeline([("decode", decode), ("denoise", FrozenEstimator(denoiser)),
+                     *pipeline.steps])

@@ -266,3 +266,46 @@ def test_result_file_names_are_the_evaluators(machine_id, filename, expected):
     from sklasd.cli import result_suffix
 
     assert result_suffix("fan", machine_id, filename) == expected
+
+
+# --- a denoiser in front (sklasd run / fit --denoise) ---------------------------------
+@pytest.fixture(scope="module")
+def denoiser_file(machine_folder, tmp_path_factory):
+    from sklasd.audio import load_many
+    from sklasd.cli import save_models
+    from sklasd.denoising import ComplexUNetDenoiser
+    from sklasd.pipeline import make_pipeline
+
+    clean = np.stack(load_many(sorted((machine_folder / "train").glob("*.wav")))[0])
+    noisy = clean + np.random.default_rng(0).normal(0, 0.02, clean.shape).astype("float32")
+    denoiser = ComplexUNetDenoiser(channels=(4,), n_fft=64, hop_length=16, max_epochs=1,
+                                   n_strengths=1, random_state=0).fit(noisy, clean)
+    path = tmp_path_factory.mktemp("denoiser") / "denoiser.joblib"
+    save_models({"denoiser": make_pipeline(denoiser)}, path)
+    return path
+
+
+def test_run_and_fit_with_a_denoiser_in_front(machine_folder, denoiser_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(machine_folder), "-o", str(out), "--denoise", str(denoiser_file),
+                 *FAST]) == 0
+    (model,) = load_models(out / "model_motor.joblib").values()
+    assert [name for name, _ in model.steps][:2] == ["decode", "denoise"]
+    assert np.isfinite(pd.read_csv(out / "results.csv").anomaly_score).all()
+    model_file = tmp_path / "m.joblib"
+    assert main(["fit", str(machine_folder), "-o", str(model_file), "--denoise",
+                 str(denoiser_file), *FAST]) == 0
+    scores = tmp_path / "scores"
+    assert main(["score", str(model_file), str(machine_folder / "test"), "-o",
+                 str(scores), "--quiet"]) == 0
+    assert len(pd.read_csv(scores / "results.csv")) == 2 * (2 + 3)
+
+
+def test_denoise_refuses_a_detector_model(machine_folder, tmp_path, capsys):
+    detector = tmp_path / "detector.joblib"
+    assert main(["fit", str(machine_folder), "-o", str(detector), *FAST]) == 0
+    out = tmp_path / "out"
+    assert main(["run", str(machine_folder), "-o", str(out), "--denoise", str(detector),
+                 *FAST]) == 2
+    assert "is a detector, not a denoiser" in capsys.readouterr().err
+    assert not out.exists()
