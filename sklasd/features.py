@@ -25,7 +25,59 @@ from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float
 from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["LogMelTransformer", "FrameStacker", "SpectrogramScaler", "TemporalPooling",
-           "gwrp_weights"]
+           "gwrp_weights", "log_mel"]
+
+
+def log_mel(S, mel_basis=None, *, power=2.0, log="db", eps=sys.float_info.epsilon):
+    """Mel filterbank and logarithm of spectrograms ``|STFT|**power``: numpy or torch.
+
+    The one log-mel rule of sklasd: :class:`LogMelTransformer` applies it to numpy
+    arrays, the classifiers' in-network front end
+    (:class:`sklasd.classifiers.MelFrontend`) to torch tensors.
+
+    Parameters
+    ----------
+    S : ndarray or torch.Tensor of shape (..., 1 + n_fft // 2, n_frames), float32
+        Magnitude spectrograms raised to ``power``. A numpy ``S`` with a mel basis is
+        not changed; without one the result may share its memory.
+    mel_basis : ndarray or torch.Tensor of shape (n_mels, 1 + n_fft // 2), default=None
+        Mel filterbank (``librosa.filters.mel``); None skips the mel stage.
+    power : float, default=2.0
+        The exponent of ``S`` (2: power, 1: magnitude).
+    log : {"db", "ln", None}, default="db"
+        ``"db"``: ``20 / power * log10(M + eps)``; ``"ln"``: ``log(M + eps)``; None:
+        the mel spectrogram ``M`` itself.
+    eps : float, default=sys.float_info.epsilon
+        Added before the logarithm.
+
+    Returns
+    -------
+    M : ndarray or torch.Tensor of shape (..., n_mels, n_frames), float32
+        Same type as ``S``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklasd.features import log_mel
+    >>> log_mel(np.full((1, 3, 2), 100.0, dtype=np.float32)).round(3).tolist()
+    [[[20.0, 20.0], [20.0, 20.0], [20.0, 20.0]]]
+    """
+    if isinstance(S, np.ndarray):
+        M = np.ascontiguousarray(S) if mel_basis is None else np.matmul(mel_basis, S)
+        if log is None:
+            return M
+        M += np.float32(eps)
+        if log == "db":
+            return np.log10(M, out=M) * np.float32(20.0 / power)
+        return np.log(M, out=M)
+    import torch
+
+    M = S if mel_basis is None else torch.matmul(mel_basis, S)
+    if log is None:
+        return M
+    if log == "db":
+        return torch.log10(M + eps) * (20.0 / power)
+    return torch.log(M + eps)
 
 
 def _is_path(x):
@@ -500,16 +552,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         S = np.square(Z.real) + np.square(Z.imag)  # 6x faster than abs(Z) ** 2
         if self.power != 2.0:
             S **= self.power / 2.0
-        if self.mel_basis_ is None:
-            M = np.ascontiguousarray(S.transpose(0, 2, 1))
-        else:
-            M = np.matmul(self.mel_basis_, S.transpose(0, 2, 1))
-        if self.log is None:
-            return M
-        M += np.float32(self.eps)
-        if self.log == "db":
-            return np.log10(M, out=M) * np.float32(20.0 / self.power)
-        return np.log(M, out=M)
+        return log_mel(S.transpose(0, 2, 1), self.mel_basis_, power=self.power,
+                       log=self.log, eps=self.eps)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

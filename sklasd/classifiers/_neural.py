@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
-from sklasd.features import LogMelTransformer
+from sklasd.features import LogMelTransformer, log_mel
 
 from .pruning import count_nonzero_params
 from ..utils._sklearn_compat import Interval
@@ -101,10 +101,7 @@ class MelFrontend(torch.nn.Module):
         return self.mel_basis.shape[1]
 
     def forward(self, x):
-        m = torch.matmul(self.mel_basis, x) + self.eps
-        if self.log == "db":
-            return torch.log10(m) * (20.0 / self.power)
-        return torch.log(m) if self.log == "ln" else m - self.eps
+        return log_mel(x, self.mel_basis, power=self.power, log=self.log, eps=self.eps)
 
 
 class _Network(torch.nn.Module):

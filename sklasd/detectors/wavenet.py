@@ -354,7 +354,7 @@ class WaveNetPredictor(BaseSkorchDetector):
     def _standardize(self, spectrograms):
         if self.scaler_ is None:
             return np.ascontiguousarray(spectrograms, dtype=np.float32)
-        return (spectrograms - self.scaler_.mean_[:, None]) / self.scaler_.scale_[:, None]
+        return self.scaler_.transform(spectrograms)
 
     def _excerpts(self, n_frames):
         """Start frames and length of the excerpts whose predicted frames tile a clip."""
