@@ -61,7 +61,8 @@ def _describe_training(frame, train, test):
     used = frame.loc[train]
     machine_type = frame["machine_type"].iloc[0]
     if (used["target"] == -1).all():
-        in_sample = "; each clip is also scored" if np.isin(train, test).any() else ""
+        in_sample = ("; each clip is scored by a model fitted without it (5-fold)"
+                     if np.isin(train, test).any() else "")
         text = (f"trained on {_clips(len(train), 'unlabeled')} of {machine_type}, "
                 f"taken as normal{in_sample}")
         return {machine_id: text for machine_id in frame["machine_id"].unique()}

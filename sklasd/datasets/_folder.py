@@ -60,6 +60,13 @@ def _words(text):
     return set(_WORD.split(text.lower())) - {""}
 
 
+def _stated_condition(name):
+    """0 or 1 where the words of ``name`` state one condition ("normal runs",
+    "anomaly_03"), else None."""
+    stated = {CONDITION_WORDS[w] for w in _words(name) & set(CONDITION_WORDS)}
+    return stated.pop() if len(stated) == 1 else None
+
+
 def _id_of(name, whole=False):
     """``"id_XX"`` / ``"section_XX"`` from a name starting so (or equal, ``whole``)."""
     match = _ID.match(name)
@@ -73,16 +80,16 @@ def _parse_any(path, root):
     target, split, machine_type, machine_id = -1, "", root.name, ""
     for part in path.relative_to(root).parts[:-1]:
         lower = part.lower()
-        target = CONDITION_WORDS.get(lower, target)
+        condition = _stated_condition(part)
+        target = target if condition is None else condition
         split = _SPLIT_WORDS.get(lower, split)
         folder_id = _id_of(part, whole=True)
         machine_id = folder_id or machine_id
-        if lower not in CONDITION_WORDS and lower not in _SPLIT_WORDS and not folder_id:
+        if condition is None and lower not in _SPLIT_WORDS and not folder_id:
             machine_type = part
+    condition = _stated_condition(path.stem)
+    target = target if condition is None else condition
     name_words = _words(path.stem)
-    stated = {CONDITION_WORDS[w] for w in name_words & set(CONDITION_WORDS)}
-    if len(stated) == 1:
-        target = stated.pop()
     machine_id = _id_of(path.stem) or machine_id
     domains = name_words & {"source", "target"}
     return {"target": target, "machine_type": machine_type, "machine_id": machine_id,
@@ -142,7 +149,8 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
 def _dataset_folder(path):
     """The nearest folder above ``path`` that is not a condition or split folder."""
     folder = path.parent
-    while (folder.name.lower() in {**CONDITION_WORDS, **_SPLIT_WORDS}
+    while (_stated_condition(folder.name) is not None
+           or folder.name.lower() in _SPLIT_WORDS
            or _id_of(folder.name, whole=True)) and folder.parent != folder:
         folder = folder.parent
     return check_folder(folder)

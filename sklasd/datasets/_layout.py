@@ -14,7 +14,9 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 
-AUDIO_SUFFIXES = (".wav",)
+# what libsndfile (soundfile) decodes: WAV, FLAC, Ogg Vorbis / Opus, MP3, AIFF and more
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                  ".aifc", ".au", ".caf", ".w64", ".rf64")
 
 # Columns every Bunch and frame have, in this order.
 BASE_COLUMNS = ("filename", "target", "machine_type", "machine_id", "split", "domain")
@@ -52,7 +54,8 @@ def list_audio(data_dir):
     root : pathlib.Path
         The resolved folder.
     paths : list of pathlib.Path
-        Absolute paths of the ``*.wav`` files, sorted as strings.
+        Absolute paths of the audio files (``.wav``, ``.flac``, ``.ogg``, ``.mp3``,
+        ``.aiff`` and the other formats libsndfile decodes), sorted as strings.
 
     Raises
     ------

@@ -63,6 +63,17 @@ def test_labels_from_condition_folders(tmp_path, write_wav):
     assert set(bunch.machine_type) == {"fan"}
 
 
+def test_condition_words_inside_folder_names_and_other_formats(tmp_path, write_wav):
+    """'normal runs' labels its clips; flac and ogg files are audio too."""
+    for rel in ["Pump A/normal runs/a.flac", "Pump A/anomalous cases/b.ogg",
+                "Pump A/c.wav"]:
+        write_wav(tmp_path / "plant" / rel)
+    bunch = load_folder(tmp_path / "plant")
+    assert [p.rsplit("/", 1)[1] for p in bunch.filenames] == ["b.ogg", "c.wav", "a.flac"]
+    assert bunch.target.tolist() == [1, -1, 0]
+    assert set(bunch.machine_type) == {"Pump A"}
+
+
 def test_one_odd_name_does_not_refuse_the_folder(tmp_path, write_wav):
     write_wav(tmp_path / "fan" / "test" / "normal_id_00_00000000.wav")
     write_wav(tmp_path / "fan" / "test" / "my note.wav")
