@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklasd._complex_unet import _EPS, PAPER_CHANNELS, ComplexUNet
 from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
+from sklasd.utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ComplexUNet", "ComplexUNetDenoiser", "PAPER_CHANNELS", "si_sdr",
            "weighted_sdr_loss"]
@@ -358,6 +359,25 @@ class ComplexUNetDenoiser(SkorchEstimatorMixin, TransformerMixin, BaseEstimator)
     (2, 4096)
     """
 
+    _parameter_constraints = {
+        "channels": ["array-like"],
+        "n_fft": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hop_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "segment_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "snr_range": ["array-like"],
+        "n_strengths": [Interval(numbers.Integral, 1, None, closed="left")],
+        "strength": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "loss": [StrOptions({"wsdr", "si_sdr"})],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "optimizer": [type],
+        "callbacks": [list, tuple, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, *, channels=(8, 16, 32), n_fft=512, hop_length=128,
                  segment_samples=16384, snr_range=(-5.0, 15.0), n_strengths=10,
                  strength=None, loss="wsdr", max_epochs=50, lr=1e-3, batch_size=16,
@@ -382,14 +402,7 @@ class ComplexUNetDenoiser(SkorchEstimatorMixin, TransformerMixin, BaseEstimator)
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
-        def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-        for name in ("n_fft", "hop_length", "segment_samples", "n_strengths", "batch_size"):
-            positive_int(name)
-        positive_int("max_epochs", 0)
+        self._validate_params()  # types and ranges: _parameter_constraints
         if not self.channels or any(not isinstance(c, numbers.Integral) or c < 1
                                     for c in self.channels):
             raise ValueError(f"channels must be a non-empty sequence of positive "
@@ -398,10 +411,6 @@ class ComplexUNetDenoiser(SkorchEstimatorMixin, TransformerMixin, BaseEstimator)
         if not (np.isfinite(low) and np.isfinite(high) and low <= high):
             raise ValueError(f"snr_range must be (low, high) finite dB with low <= high, "
                              f"got {self.snr_range!r}")
-        if self.loss not in ("wsdr", "si_sdr"):
-            raise ValueError(f"loss must be 'wsdr' or 'si_sdr', got {self.loss!r}")
-        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         self._check_strength()
 
     def _snr_bounds(self):

@@ -38,8 +38,7 @@ def log_mel(S, mel_basis=None, *, power=2.0, log="db", eps=sys.float_info.epsilo
     Parameters
     ----------
     S : ndarray or torch.Tensor of shape (..., 1 + n_fft // 2, n_frames), float32
-        Magnitude spectrograms raised to ``power``. A numpy ``S`` with a mel basis is
-        not changed; without one the result may share its memory.
+        Magnitude spectrograms raised to ``power``; not changed.
     mel_basis : ndarray or torch.Tensor of shape (n_mels, 1 + n_fft // 2), default=None
         Mel filterbank (``librosa.filters.mel``); None skips the mel stage.
     power : float, default=2.0
@@ -63,7 +62,8 @@ def log_mel(S, mel_basis=None, *, power=2.0, log="db", eps=sys.float_info.epsilo
     [[[20.0, 20.0], [20.0, 20.0], [20.0, 20.0]]]
     """
     if isinstance(S, np.ndarray):
-        M = np.ascontiguousarray(S) if mel_basis is None else np.matmul(mel_basis, S)
+        # a new array either way, so the in-place steps below never touch S
+        M = np.array(S, order="C") if mel_basis is None else np.matmul(mel_basis, S)
         if log is None:
             return M
         M += np.float32(eps)
