@@ -204,6 +204,64 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
                 stats.append(ranked @ gwrp_weights(X.shape[2], self.decay))
         return np.concatenate(stats, axis=1).astype(np.float32)
 
+    def inverse_map(self, maps, X):
+        """Spread anomaly maps of pooled vectors over the frames each value pooled.
+
+        Parameters
+        ----------
+        maps : list of ndarray of shape (n_methods * n_mels,)
+            One map per clip in the pooled layout (a detector's ``anomaly_map`` of
+            ``transform(X)``).
+        X : array-like of shape (n_clips, n_mels, n_frames) or list of (n_mels, n_frames_i)
+            The spectrograms given to :meth:`transform`.
+
+        Returns
+        -------
+        frame_maps : list of ndarray of shape (n_mels, n_frames_i), float64
+            The shape of each clip of ``X``. The value of statistic ``m`` of bin
+            ``f`` is shared among the bin's frames by the weight each frame has
+            in that statistic: its GWRP weight ``r ** k / sum_j r ** j`` (``k`` the
+            frame's rank in the bin, loudest first), 1 on the loudest frame for
+            ``"max"``, ``1 / n_frames`` for ``"mean"``; the statistics add up. So
+            a bin's total over its frames is its value in the map, and a bin
+            raised by a short event puts it on that event's frames.
+
+        Raises
+        ------
+        ValueError
+            If a map does not hold ``n_methods * n_mels`` values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklasd.features import TemporalPooling
+        >>> S = np.array([[[1.0, 3.0, 2.0]]], dtype=np.float32)  # 1 clip, 1 mel, 3 frames
+        >>> TemporalPooling("max").fit(S).inverse_map([np.array([6.0])], S)[0]
+        array([[0., 6., 0.]])
+        """
+        check_is_fitted(self, "n_features_in_")
+        methods = self._methods()
+        n_values = len(methods) * self.n_features_in_
+        frame_maps = []
+        for i, (pooled, clip) in enumerate(zip(maps, X)):
+            pooled, clip = np.asarray(pooled, dtype=np.float64), np.asarray(clip)
+            if pooled.shape != (n_values,):
+                raise ValueError(f"TemporalPooling.inverse_map: the map of clip {i} has "
+                                 f"shape {pooled.shape}, expected ({n_values},).")
+            S = clip.reshape(-1, clip.shape[-1])
+            out = np.zeros(S.shape)
+            for method, values in zip(methods, pooled.reshape(len(methods), -1)):
+                out += values[:, None] * self._frame_weights(S, method)
+            frame_maps.append(out.reshape(clip.shape))
+        return frame_maps
+
+    def _frame_weights(self, S, method):
+        """``(n_mels, n_frames)`` weight of each frame in its bin's statistic."""
+        if method == "mean":
+            return np.full(S.shape, 1.0 / S.shape[1])
+        ranks = np.argsort(np.argsort(-S, axis=1, kind="stable"), axis=1)
+        return gwrp_weights(S.shape[1], 0.0 if method == "max" else self.decay)[ranks]
+
     def get_feature_names_out(self, input_features=None):
         """``"<method>_mel<j>"`` for every statistic and mel bin.
 
