@@ -58,3 +58,30 @@ def test_bad_input_is_one_clear_error():
         pool.transform([np.zeros((2, 3)), np.zeros((2, 0))])
     with pytest.raises(ValueError, match="method"):
         TemporalPooling(("max", "median")).fit(S)
+
+
+# --- inverse_map: pooled anomaly maps spread over the frames they pooled ------------
+def test_inverse_map_max_puts_the_value_on_the_argmax_frame():
+    S = np.array([[[1.0, 5.0, 2.0, 0.0], [7.0, 1.0, 1.0, 3.0]]], dtype=np.float32)
+    [back] = TemporalPooling("max").fit(S).inverse_map([np.array([2.0, 3.0])], S)
+    np.testing.assert_array_equal(back, [[0, 2, 0, 0], [3, 0, 0, 0]])
+
+
+def test_inverse_map_mean_spreads_evenly_and_gwrp_by_rank():
+    S = np.array([[[1.0, 5.0, 2.0, 0.0]]], dtype=np.float32)
+    pool = TemporalPooling(("mean", "gwrp"), decay=0.5).fit(S)
+    [back] = pool.inverse_map([np.array([4.0, 1.0])], S)
+    w = gwrp_weights(4, 0.5)  # ranks of the frames 1, 5, 2, 0: 2, 0, 1, 3
+    np.testing.assert_allclose(back[0], 1.0 + np.array([w[2], w[0], w[1], w[3]]))
+    assert back.sum() == pytest.approx(5.0)
+
+
+def test_inverse_map_ragged_clips_and_wrong_size():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(3, 6)), rng.normal(size=(3, 9))]
+    pool = TemporalPooling().fit(clips)
+    back = pool.inverse_map([np.ones(3), np.full(3, 2.0)], clips)
+    assert [b.shape for b in back] == [(3, 6), (3, 9)]
+    np.testing.assert_allclose([b.sum(axis=1) for b in back], [np.ones(3), np.full(3, 2.0)])
+    with pytest.raises(ValueError, match="clip 0 has shape"):
+        pool.inverse_map([np.ones(4), np.ones(3)], clips)
