@@ -67,13 +67,29 @@ def test_inverse_map_max_puts_the_value_on_the_argmax_frame():
     np.testing.assert_array_equal(back, [[0, 2, 0, 0], [3, 0, 0, 0]])
 
 
-def test_inverse_map_mean_spreads_evenly_and_gwrp_by_rank():
-    S = np.array([[[1.0, 5.0, 2.0, 0.0]]], dtype=np.float32)
-    pool = TemporalPooling(("mean", "gwrp"), decay=0.5).fit(S)
-    [back] = pool.inverse_map([np.array([4.0, 1.0])], S)
-    w = gwrp_weights(4, 0.5)  # ranks of the frames 1, 5, 2, 0: 2, 0, 1, 3
-    np.testing.assert_allclose(back[0], 1.0 + np.array([w[2], w[0], w[1], w[3]]))
+def test_inverse_map_shares_by_weight_times_excess_over_the_normal_level():
+    normal = np.zeros((3, 1, 4), dtype=np.float32)  # the normal level is 0 at every rank
+    clip = np.array([[[1.0, 5.0, 2.0, 0.0]]], dtype=np.float32)
+    pool = TemporalPooling(("mean", "gwrp"), decay=0.5).fit(normal)
+    [back] = pool.inverse_map([np.array([4.0, 1.0])], clip)
+    mean_part = 4.0 * np.array([1.0, 5.0, 2.0, 0.0]) / 8.0  # (x / 4) / sum(x / 4)
+    w = gwrp_weights(4, 0.5)  # the frames 1, 2, 0, 3 hold the ranks 0, 1, 2, 3
+    excess = w * np.array([5.0, 2.0, 1.0, 0.0])
+    gwrp_part = (excess / excess.sum())[[2, 0, 1, 3]]
+    np.testing.assert_allclose(back[0], mean_part + gwrp_part)
     assert back.sum() == pytest.approx(5.0)
+
+
+def test_inverse_map_skips_a_louder_normal_event():
+    normal = np.zeros((5, 1, 8), dtype=np.float32)
+    normal[:, 0, 0] = 10.0  # every normal clip has a loud event (a valve click)
+    clip = normal[:1].copy()
+    clip[0, 0, 5] = 3.0     # the anomaly: quieter than the click
+    [back] = TemporalPooling(decay=0.5).fit(normal).inverse_map([np.array([2.0])], clip)
+    np.testing.assert_allclose(back[0], np.eye(8)[5] * 2.0)
+    # nothing above the normal level: the GWRP weights alone
+    [same] = TemporalPooling(decay=0.5).fit(normal).inverse_map([np.array([1.0])], normal[:1])
+    np.testing.assert_allclose(same[0], gwrp_weights(8, 0.5))
 
 
 def test_inverse_map_ragged_clips_and_wrong_size():
