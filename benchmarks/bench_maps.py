@@ -101,7 +101,7 @@ def main():
         hit = hits(peak_seconds(maps, model[0]), data, anomalous)
         rows.append({"model": name, **{k: hit[kinds == k].mean() for k in ("impact", "rattle")},
                      "all": hit.mean(), "map s/clip": seconds / len(anomalous)})
-        print(rows[-1], flush=True)
+        print(f"{name}: hit rate {hit.mean():.3f}", flush=True)
 
     log_mel = make_model("knn")[0]
     power = [10 ** (S / 10) for S in log_mel.fit_transform(data.data[anomalous])]

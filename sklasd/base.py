@@ -153,6 +153,10 @@ class AnomalyDetectorMixin(OutlierMixin):
             maps = self._clip_maps(X, **metadata)
         return [np.maximum(np.asarray(m, dtype=np.float32), 0) for m in maps]
 
+    def _clip_maps(self, X, **metadata):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no anomaly map: it does not implement _clip_maps.")
+
     def score_samples(self, X, **metadata):
         """Opposite of ``anomaly_score``: lower = more abnormal.
 
