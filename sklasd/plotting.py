@@ -23,11 +23,12 @@ def plot_roc(y_true, anomaly_score, *, groups=None, ax=None, max_fpr=None):
     Parameters
     ----------
     y_true : array-like of shape (n_clips,)
-        1 for anomalous, 0 for normal clips.
+        1 for anomalous, 0 for normal clips; unlabeled clips (-1) are left out.
     anomaly_score : array-like of shape (n_clips,)
         Higher = more anomalous.
     groups : array-like of shape (n_clips,) or None, default=None
         One curve per distinct value (for example the machine ID); None draws one.
+        A group without both normal and anomalous clips gets no curve.
     ax : matplotlib Axes or None, default=None
         Where to draw; a new figure when None.
     max_fpr : float or None, default=None
@@ -51,7 +52,7 @@ def plot_roc(y_true, anomaly_score, *, groups=None, ax=None, max_fpr=None):
     y_true, anomaly_score = np.asarray(y_true), np.asarray(anomaly_score)
     groups = np.full(len(y_true), "all") if groups is None else np.asarray(groups)
     for group in np.unique(groups):
-        mask = groups == group
+        mask = (groups == group) & (y_true >= 0)
         if len(np.unique(y_true[mask])) < 2:
             continue  # a ROC curve needs both classes
         RocCurveDisplay.from_predictions(

@@ -17,6 +17,13 @@ def test_plot_roc_one_curve_per_group_with_both_classes():
     assert not any(label.startswith("b") for label in labels)
 
 
+def test_plot_roc_leaves_unlabeled_clips_out():
+    y = np.array([0, 0, 1, 1, -1, -1])
+    ax = plot_roc(y, [0.1, 0.2, 0.9, 0.8, 0.95, 0.99])  # unlabeled clips score highest
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "all (AUC = 1.00)" in labels  # counted as normal they would lower the AUC
+
+
 def test_score_histogram_counts_and_threshold():
     ax = plot_score_histogram([0, 0, 0, 1], [1.0, 1.1, 1.2, 5.0], threshold=2.0)
     heights = [sum(p.get_height() for p in c) for c in ax.containers]

@@ -4,6 +4,7 @@ A folder whose names fit no known layout is read as a tree of unlabeled recordin
 (:func:`load_audio_folder`): real recordings are never refused because of their names.
 """
 
+import functools
 import re
 
 from . import _dcase, _esc, _events, _mimii, _toyadmos, _urbansound
@@ -19,7 +20,7 @@ __all__ = ["load_folder", "detect_layout", "load_audio_folder", "load_audio_file
 #: Words of folder or file names that state a clip's condition (matched whole, in
 #: lower case, so "abnormal" never reads as "normal").
 CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
-                   "abnormal": 1}
+                   "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1}
 _SPLIT_WORDS = {"train": "train", "training": "train", "test": "test",
                 "source_test": "test", "target_test": "test"}
 _ID = re.compile(r"^(?:id_?(?P<id>\d+)|section_(?P<section>\d+))(?:_|$)", re.IGNORECASE)
@@ -28,8 +29,10 @@ _WORD = re.compile(r"[^a-z]+")
 AUDIO_FOLDER_DESCR = """\
 A folder of recordings in no published layout, read as clips to score: the machine
 type is the name of the folder holding each file (above any condition or split
-folder), the condition comes from words of the folder or file names where they say
-so (normal; anomaly, abnormal, anomalous) and is -1 (unlabeled) otherwise; a
+folder, and above a folder of unlabeled clips that sits beside labelled ones, such
+as "after repair/" beside "normal/"), the condition comes from words of the folder
+or file names where they say so (normal; anomaly, abnormal, anomalous, fault,
+faulty) and is -1 (unlabeled) otherwise; a
 train / test folder gives the split, an id_XX or section_XX name prefix the machine
 ID, a source / target word the domain.
 """
@@ -75,9 +78,27 @@ def _id_of(name, whole=False):
     return f"id_{match['id']}" if match["id"] is not None else f"section_{match['section']}"
 
 
-def _parse_any(path, root):
-    """Labels of any recording from whatever its folders and name say (never fails)."""
+def _labelled_folders(paths, root):
+    """Folders under ``root`` (and ``root``) that directly hold a recording or a
+    folder whose name states a condition: the folders of one machine."""
+    labelled = set()
+    for path in paths:
+        parts = path.relative_to(root).parts
+        for depth, name in enumerate(parts):
+            if _stated_condition(Path(name).stem if depth == len(parts) - 1 else name) \
+                    is not None:
+                labelled.add(root.joinpath(*parts[:depth]))
+    return labelled
+
+
+def _parse_any(path, root, labelled=frozenset()):
+    """Labels of any recording from whatever its folders and name say (never fails).
+
+    A plain folder (no condition, split or ID) names the machine type, unless the
+    folder above it is in ``labelled``: then it holds more recordings of that
+    machine (a session such as "after repair" beside "normal")."""
     target, split, machine_type, machine_id = -1, "", root.name, ""
+    folder = root
     for part in path.relative_to(root).parts[:-1]:
         lower = part.lower()
         condition = _stated_condition(part)
@@ -85,8 +106,10 @@ def _parse_any(path, root):
         split = _SPLIT_WORDS.get(lower, split)
         folder_id = _id_of(part, whole=True)
         machine_id = folder_id or machine_id
-        if condition is None and lower not in _SPLIT_WORDS and not folder_id:
+        if (condition is None and lower not in _SPLIT_WORDS and not folder_id
+                and folder not in labelled):
             machine_type = part
+        folder = folder / part
     condition = _stated_condition(path.stem)
     target = target if condition is None else condition
     name_words = _words(path.stem)
@@ -116,10 +139,14 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
             Sorted absolute paths.
         target : ndarray of int64, shape (n_clips,)
             0 where a folder or the file name says ``normal``, 1 where it says
-            ``anomaly``, ``abnormal`` or ``anomalous``, -1 (unlabeled) otherwise.
+            ``anomaly``, ``abnormal``, ``anomalous``, ``fault`` or ``faulty``, -1
+            (unlabeled) otherwise.
         machine_type : ndarray of str
             Name of the nearest folder above the file that is not a condition or
-            split folder (the given folder's own name for a flat folder).
+            split folder (the given folder's own name for a flat folder). A
+            folder of unlabeled clips beside a condition folder or labelled files
+            (``pump/after repair/`` beside ``pump/normal/``) holds more clips of
+            the same machine: their machine type is the folder above (``pump``).
         machine_id : ndarray of str
             ``"id_XX"`` / ``"section_XX"`` from a name that starts so, else ``""``.
         split : ndarray of str
@@ -142,7 +169,9 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
     >>> bunch.target[:3]  # doctest: +SKIP
     array([-1, -1, -1])
     """
-    return load_layout(data_dir, _parse_any, AUDIO_FOLDER_DESCR,
+    root, paths = list_audio(data_dir)
+    parse = functools.partial(_parse_any, labelled=_labelled_folders(paths, root))
+    return load_layout(data_dir, parse, AUDIO_FOLDER_DESCR,
                        return_X_y=return_X_y, as_frame=as_frame)
 
 

@@ -74,6 +74,21 @@ def test_condition_words_inside_folder_names_and_other_formats(tmp_path, write_w
     assert set(bunch.machine_type) == {"Pump A"}
 
 
+def test_session_folders_beside_labelled_ones_belong_to_the_machine(tmp_path, write_wav):
+    """'after repair/' beside 'baseline (normal)/' is the same machine; a folder of
+    unlabeled clips with no labelled sibling stays a machine type of its own."""
+    for rel in ["Line 2/baseline (normal)/a.flac", "Line 2/after repair/b.flac",
+                "Line 2/Faults/c.ogg", "Line 2/faulty bearing.wav",
+                "Fan 7/d.wav", "Fan 7/week 2/e.wav"]:
+        write_wav(tmp_path / "plant" / rel)
+    frame = load_folder(tmp_path / "plant").frame
+    by_name = dict(zip(frame["filename"].map(lambda p: p.rsplit("/", 1)[1]),
+                       zip(frame["machine_type"], frame["target"])))
+    assert by_name == {"a.flac": ("Line 2", 0), "b.flac": ("Line 2", -1),
+                       "c.ogg": ("Line 2", 1), "faulty bearing.wav": ("Line 2", 1),
+                       "d.wav": ("Fan 7", -1), "e.wav": ("week 2", -1)}
+
+
 def test_one_odd_name_does_not_refuse_the_folder(tmp_path, write_wav):
     write_wav(tmp_path / "fan" / "test" / "normal_id_00_00000000.wav")
     write_wav(tmp_path / "fan" / "test" / "my note.wav")
