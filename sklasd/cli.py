@@ -3,7 +3,8 @@
 ``sklasd run [DATA_DIR]`` is the main job: for each machine type in a folder of any
 layout the loaders recognise (or in built-in synthetic data when no folder is given),
 fit the default pipeline on the normal training clips, score the test clips, and write
-DCASE-style result files, a metrics table, plots and the fitted pipelines.
+DCASE-style result files, a metrics table, plots, the fitted pipelines and
+``report.html`` (sklasd.report), which ``sklasd report OUT_DIR`` writes again.
 ``sklasd fit`` / ``sklasd score`` train a model on a
 folder and score new recordings with it. ``sklasd run --scheduler`` fits the machine
 types on a Dask cluster and scores there in chunks (sklasd.parallel).

@@ -30,7 +30,7 @@ from sklasd import __version__
 from sklasd._outputs import output_file
 
 __all__ = ["write_report", "render_report", "rebuild_report", "write_report_data",
-           "summary_figures", "REPORT_NAME", "REPORT_DATA_NAME", "MAX_EMBED_BYTES"]
+           "summary_figures"]
 
 REPORT_NAME = "report.html"
 REPORT_DATA_NAME = "report_data.json"
@@ -431,8 +431,8 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
 
     Returns
     -------
-    path : pathlib.Path
-        The report written.
+    output : pathlib.Path
+        The page written (``output``, or ``run_dir/report.html``).
 
     Raises
     ------
