@@ -154,8 +154,9 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
     frequency in Hz). A map of shape ``(n_mels, n_frames)`` is laid over it in red,
     transparent where it is 0 and most opaque at its maximum; a map of shape
     ``(n_frames,)`` (a detector without frequency resolution) is drawn as a red curve
-    against a second y axis. Each region is outlined by a rectangle (a time span
-    over the whole height where its frequency band is NaN).
+    against a second y axis. Each region is outlined by a cyan rectangle (a time
+    span over the whole height where its frequency band is NaN), numbered in the
+    order given (strongest first from ``sklasd.maps.anomaly_regions``).
 
     Parameters
     ----------
@@ -230,8 +231,10 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
         curve.set_ylim(0, None)
         curve.set_ylabel("anomaly map", color="red")
     ax.set_xlabel("Time (s)")
-    for region in regions or ():
+    for number, region in enumerate(regions or (), start=1):
         low, high = (0, fmax) if np.isnan(region.fmin) else (region.fmin, region.fmax)
         ax.add_patch(Rectangle((region.onset, low), region.offset - region.onset,
-                               high - low, fill=False, edgecolor="cyan", lw=1.5))
+                               high - low, fill=False, edgecolor="cyan", lw=2))
+        ax.text(region.onset, high, str(number), color="cyan", fontweight="bold",
+                ha="right", va="top")
     return ax

@@ -327,9 +327,10 @@ def render_report(results, metrics, models, *, audio=None, run_info=None,
         f"<title>sklasd run report</title><style>{_STYLE}</style></head><body>"
         f"<h1>sklasd run report</h1><ul>{head}</ul>"
         "<p>Scores: higher = more anomalous; a clip scoring above its machine type's "
-        "threshold is called anomalous. In each clip's figure the red overlay marks "
-        "what raised its score (its anomaly map) and the cyan boxes the regions "
-        "listed in words.</p>"
+        "threshold is called anomalous. In each clip's figure (time in seconds, "
+        "frequency in Hz on the mel scale) the red overlay, where the model computes "
+        "one, is its anomaly map: what raised its score. The numbered cyan boxes are "
+        "the regions listed in words, strongest first.</p>"
         f'<h2>Metrics</h2>{_metrics_html(metrics)}{types}</body></html>\n')
 
 

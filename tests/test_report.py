@@ -2,6 +2,7 @@
 from html.parser import HTMLParser
 
 import matplotlib
+import matplotlib.image
 
 matplotlib.use("Agg")
 
@@ -105,6 +106,13 @@ class _Page(HTMLParser):
                 if a.get("src") or a.get("href")]
 
 
+def _payload(src):
+    import base64
+    import io
+
+    return io.BytesIO(base64.b64decode(src.split(",", 1)[1]))
+
+
 def _check_self_contained(page):
     sources = page.sources()
     assert sources and not [s for s in sources if "://" in s or s.startswith("//")]
@@ -125,7 +133,9 @@ def test_report_has_every_part_and_no_external_url(run_parts, tmp_path):
     for clip in page.clips:
         kinds = {t: a for t, a in clip["tags"]}
         assert kinds["img"]["src"].startswith("data:image/png;base64,")
+        assert matplotlib.image.imread(_payload(kinds["img"]["src"])).shape[0] > 100
         assert kinds["audio"]["src"].startswith("data:audio/wav;base64,")
+        assert sf.info(_payload(kinds["audio"]["src"])).duration == 1.0
         assert "controls" in kinds["audio"]
         assert clip["regions"].strip()  # the regions in words (or "-")
     headings = page.texts["h3"]
