@@ -228,3 +228,17 @@ def test_report_of_a_real_folder_embeds_its_files(dcase2023_valve, tmp_path, cap
     assert len(page.clips) == 6
     assert all(a["src"].startswith("data:audio/wav;base64,")
                for t, a in page.tags if t == "audio")
+
+
+def test_rebuild_after_the_recordings_moved_says_so(machine_folder, tmp_path, capsys):
+    import shutil
+
+    data = shutil.copytree(machine_folder, tmp_path / "motor")
+    out = tmp_path / "run"
+    assert main(["run", str(data), "-o", str(out), "--quiet"]) == 0
+    shutil.rmtree(data)
+    assert main(["report", str(out), "--quiet"]) == 0
+    page = _Page((out / "report.html").read_text(encoding="utf-8"))
+    assert len(page.clips) == 6 and not [t for t, _ in page.tags if t == "audio"]
+    notes = " ".join(page.texts["p"])
+    assert notes.count("audio file not found") == 6 and "no spectrogram" in notes
