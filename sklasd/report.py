@@ -125,8 +125,8 @@ def _clip_figure(model, clip, machine_id, title):
     log_mel = model[:k + 1].transform([clip])[0]
     axes = dict(sr=logmel.sr, hop_length=logmel.hop_length)
     band = dict(fmin=logmel.fmin, fmax=logmel.fmax or logmel.sr / 2)
-    _, ax = plt.subplots(figsize=(9, 3.2), layout="constrained")
     anomaly_map = _anomaly_map(model, clip, machine_id)
+    _, ax = plt.subplots(figsize=(9, 3.2), layout="constrained")
     if anomaly_map is None:
         plot_spectrogram(log_mel, ax=ax, cmap="gray_r", **axes, **band)
         words = "no anomaly map: this model does not compute one"
