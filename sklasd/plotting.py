@@ -131,6 +131,7 @@ def plot_spectrogram(S, *, sr=16000, hop_length=512, ax=None, title=None, **kwar
     ax = _axes(ax)
     img = librosa.display.specshow(np.asarray(S), sr=sr, hop_length=hop_length,
                                    x_axis="time", y_axis="mel", ax=ax, **kwargs)
+    ax.set_xlabel("Time (s)")
     ax.figure.colorbar(img, ax=ax, format="%+.0f dB")
     if title:
         ax.set_title(title)
@@ -230,7 +231,7 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
         curve.plot(times, anomaly_map, color="red", lw=1.2)
         curve.set_ylim(0, None)
         curve.set_ylabel("anomaly map", color="red")
-    ax.set_xlabel("Time (s)")
+    ax.set_xlabel("Time (s)")  # specshow's overlay set librosa's own label again
     for number, region in enumerate(regions or (), start=1):
         low, high = (0, fmax) if np.isnan(region.fmin) else (region.fmin, region.fmax)
         ax.add_patch(Rectangle((region.onset, low), region.offset - region.onset,

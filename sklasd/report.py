@@ -44,9 +44,10 @@ _STYLE = """
 body { font-family: sans-serif; max-width: 1250px; margin: 1em auto; padding: 0 1em;
        color: #222; line-height: 1.4; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right;
+         white-space: nowrap; }
 th { background: #f2f2f2; }
-td:last-child, td:nth-last-child(2) { text-align: left; }
+td:last-child, td:nth-last-child(2) { text-align: left; white-space: normal; }
 section.type { border-top: 3px solid #444; margin-top: 2em; }
 div.clip { border: 1px solid #ccc; border-radius: 4px; padding: 0.5em 1em;
            margin: 0.8em 0; }
