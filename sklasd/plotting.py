@@ -153,7 +153,8 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
 
     The spectrogram is drawn in grey with librosa's axes (time in s, mel-spaced
     frequency in Hz). A map of shape ``(n_mels, n_frames)`` is laid over it in red,
-    transparent where it is 0 and most opaque at its maximum; a map of shape
+    transparent at or below the map's median (the clip's usual level) and most
+    opaque at its maximum; a map of shape
     ``(n_frames,)`` (a detector without frequency resolution) is drawn as a red curve
     against a second y axis. Each region is outlined by a cyan rectangle (a time
     span over the whole height where its frequency band is NaN), numbered in the
@@ -220,10 +221,11 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
     ax = plot_spectrogram(log_mel, sr=sr, hop_length=hop_length, ax=ax, cmap="gray_r",
                           fmin=fmin, fmax=fmax)
     if anomaly_map.ndim == 2:
+        low = float(np.median(anomaly_map))  # what stands out of the clip's usual level
         librosa.display.specshow(anomaly_map, sr=sr, hop_length=hop_length, fmin=fmin,
                                  fmax=fmax, x_axis="time", y_axis="mel", ax=ax,
-                                 cmap=_transparent_to("red"), vmin=0,
-                                 vmax=max(float(anomaly_map.max()), 1e-12))
+                                 cmap=_transparent_to("red"), vmin=low,
+                                 vmax=max(float(anomaly_map.max()), low + 1e-12))
     else:
         curve = ax.twinx()
         times = librosa.frames_to_time(np.arange(anomaly_map.size), sr=sr,

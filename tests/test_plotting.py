@@ -58,10 +58,12 @@ def test_plot_anomaly_map_overlays_a_2d_map_and_outlines_regions():
     ax = plot_anomaly_map(S, M, sr=16000, hop_length=512,
                           regions=[_region(0.16, 0.29, 500.0, 900.0)])
     spectrogram, overlay = ax.collections[:2]
-    assert overlay.get_array().size == M.size and overlay.get_clim() == (0, 2.0)
+    assert overlay.get_array().size == M.size and overlay.get_clim() == (0.0, 2.0)
     (box,) = ax.patches
     assert np.isclose(box.get_x(), 0.16) and np.isclose(box.get_height(), 400.0)
     assert ax.get_xlabel() == "Time (s)"
+    raised = plot_anomaly_map(S, M + 1.0, sr=16000, hop_length=512)
+    assert raised.collections[1].get_clim() == (1.0, 3.0)  # transparent at the median
 
 
 def test_plot_anomaly_map_draws_a_1d_map_as_a_curve():
