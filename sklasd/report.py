@@ -225,6 +225,9 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
     called = "anomalous" if score > threshold else "normal"
     label = _LABELS.get(int(row["target"]), "unlabeled")
     where = ", ".join(str(row[c]) for c in ("machine_id", "domain") if row[c])
+    notes = row.get("notes")
+    note = (f'<p class="note">Note: {html.escape(notes)}</p>'
+            if isinstance(notes, str) and notes else "")
     try:
         image, words = _clip_figure(model, clip, row["machine_id"], Path(name).name)
         figure = f'<img alt="log-mel spectrogram and anomaly map" src="{image}">'
@@ -235,7 +238,7 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
         f'<p>{html.escape(where)} &middot; label: {label} &middot; score '
         f'<b>{score:.4g}</b> vs threshold {threshold:.4g}: '
         f'<span class="{side}">{side}, called {called}</span></p>'
-        f'<p>Regions: <span class="regions">{html.escape(words)}</span></p>'
+        f'<p>Regions: <span class="regions">{html.escape(words)}</span></p>{note}'
         f'{figure}{_audio_html(clip, sr, base_dir, max_embed_bytes)}</div>')
 
 
@@ -276,8 +279,8 @@ def render_report(results, metrics, models, *, audio=None, run_info=None,
     results : pandas.DataFrame
         One row per test clip with the columns ``filename``, ``machine_type``,
         ``machine_id``, ``domain`` (may be empty strings), ``target`` (1 anomalous,
-        0 normal, -1 unlabeled) and ``anomaly_score`` (what ``sklasd run`` writes to
-        ``results.csv``).
+        0 normal, -1 unlabeled) and ``anomaly_score``, and optionally ``notes``
+        (shown with the clip): what ``sklasd run`` writes to ``results.csv``.
     metrics : pandas.DataFrame
         The metrics table (:func:`sklasd.metrics.anomaly_report`), shown as it is.
     models : dict of str -> sklasd.pipeline.Pipeline

@@ -144,10 +144,12 @@ def test_report_has_every_part_and_no_external_url(run_parts, tmp_path):
 
 def test_clips_shown_are_the_top_and_those_next_to_the_threshold(run_parts):
     results, metrics, model, audio = run_parts
-    page = render_report(results, metrics, {"motor": model}, audio=audio, n_top=1,
+    scores = results["anomaly_score"].to_numpy()
+    noted = results.assign(notes=np.where(scores == scores.max(), "duration 0.5 s", ""))
+    page = render_report(noted, metrics, {"motor": model}, audio=audio, n_top=1,
                          n_near=1)
     names = _Page(page).texts["h4"]
-    scores = results["anomaly_score"].to_numpy()
+    assert page.count("Note: duration 0.5 s") == 1
     top = results["filename"][np.argmax(scores)].split("/")[-1]
     others = np.abs(scores - model[-1].threshold_)
     others[np.argmax(scores)] = np.inf
