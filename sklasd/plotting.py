@@ -158,7 +158,9 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
     ``(n_frames,)`` (a detector without frequency resolution) is drawn as a red curve
     against a second y axis. Each region is outlined by a cyan rectangle (a time
     span over the whole height where its frequency band is NaN), numbered in the
-    order given (strongest first from ``sklasd.maps.anomaly_regions``).
+    order given (strongest first from ``sklasd.maps.anomaly_regions``); a rectangle
+    is drawn at least 2 % of the clip wide and 4 % of the mel range high, about the
+    region's centre, so that a click of one frame stays visible.
 
     Parameters
     ----------
@@ -234,10 +236,28 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
         curve.set_ylim(0, None)
         curve.set_ylabel("anomaly map", color="red")
     ax.set_xlabel("Time (s)")  # specshow's overlay set librosa's own label again
+    duration = log_mel.shape[1] * hop_length / sr
     for number, region in enumerate(regions or (), start=1):
-        low, high = (0, fmax) if np.isnan(region.fmin) else (region.fmin, region.fmax)
-        ax.add_patch(Rectangle((region.onset, low), region.offset - region.onset,
-                               high - low, fill=False, edgecolor="cyan", lw=2))
-        ax.text(region.onset, high, str(number), color="cyan", fontweight="bold",
-                ha="right", va="top")
+        onset, offset = _widened(region.onset, region.offset, 0.02 * duration)
+        low, high = (fmin, fmax) if np.isnan(region.fmin) else _widened(
+            region.fmin, region.fmax, 0.04, scale=(librosa.hz_to_mel(fmin),
+                                                   librosa.hz_to_mel(fmax)))
+        ax.add_patch(Rectangle((onset, low), offset - onset, high - low, fill=False,
+                               edgecolor="cyan", lw=2))
+        ax.text(onset, high, str(number), color="cyan", fontweight="bold", ha="right",
+                va="top")
     return ax
+
+
+def _widened(start, stop, least, scale=None):
+    """``(start, stop)`` widened about its centre to at least ``least``: seconds, or
+    with ``scale=(mel_low, mel_high)`` that share of the mel range (Hz in and out)."""
+    if scale is None:
+        middle, half = (start + stop) / 2, max(stop - start, least) / 2
+        return middle - half, middle + half
+    import librosa
+
+    low, high = librosa.hz_to_mel(start), librosa.hz_to_mel(stop)
+    middle, half = (low + high) / 2, max(high - low, least * (scale[1] - scale[0])) / 2
+    return (float(librosa.mel_to_hz(max(middle - half, scale[0]))),
+            float(librosa.mel_to_hz(min(middle + half, scale[1]))))

@@ -66,6 +66,16 @@ def test_plot_anomaly_map_overlays_a_2d_map_and_outlines_regions():
     assert raised.collections[1].get_clim() == (1.0, 3.0)  # transparent at the median
 
 
+def test_a_region_of_one_frame_and_one_bin_is_drawn_large_enough_to_see():
+    S = np.full((32, 500), -40.0, dtype=np.float32)
+    ax = plot_anomaly_map(S, np.zeros_like(S), sr=16000, hop_length=512,
+                          regions=[_region(5.0, 5.0, 4000.0, 4000.0)])
+    (box,) = ax.patches
+    assert np.isclose(box.get_width(), 0.02 * 500 * 512 / 16000)
+    assert np.isclose(box.get_x() + box.get_width() / 2, 5.0)
+    assert box.get_y() < 4000.0 < box.get_y() + box.get_height() and box.get_height() > 300
+
+
 def test_plot_anomaly_map_draws_a_1d_map_as_a_curve():
     S = np.full((32, 40), -40.0, dtype=np.float32)
     curve = np.linspace(0, 1, 40)
