@@ -159,7 +159,7 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
     against a second y axis. Each region is outlined by a cyan rectangle (a time
     span over the whole height where its frequency band is NaN), numbered in the
     order given (strongest first from ``sklasd.maps.anomaly_regions``); a rectangle
-    is drawn at least 2 % of the clip wide and 4 % of the mel range high, about the
+    is drawn at least 2.5 % of the clip wide and 8 % of the mel range high, about the
     region's centre, so that a click of one frame stays visible.
 
     Parameters
@@ -238,9 +238,9 @@ def plot_anomaly_map(log_mel, anomaly_map, *, sr, hop_length, fmin=0, fmax=None,
     ax.set_xlabel("Time (s)")  # specshow's overlay set librosa's own label again
     duration = log_mel.shape[1] * hop_length / sr
     for number, region in enumerate(regions or (), start=1):
-        onset, offset = _widened(region.onset, region.offset, 0.02 * duration)
+        onset, offset = _widened(region.onset, region.offset, 0.025 * duration)
         low, high = (fmin, fmax) if np.isnan(region.fmin) else _widened(
-            region.fmin, region.fmax, 0.04, scale=(librosa.hz_to_mel(fmin),
+            region.fmin, region.fmax, 0.08, scale=(librosa.hz_to_mel(fmin),
                                                    librosa.hz_to_mel(fmax)))
         ax.add_patch(Rectangle((onset, low), offset - onset, high - low, fill=False,
                                edgecolor="cyan", lw=2))

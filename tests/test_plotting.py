@@ -71,7 +71,7 @@ def test_a_region_of_one_frame_and_one_bin_is_drawn_large_enough_to_see():
     ax = plot_anomaly_map(S, np.zeros_like(S), sr=16000, hop_length=512,
                           regions=[_region(5.0, 5.0, 4000.0, 4000.0)])
     (box,) = ax.patches
-    assert np.isclose(box.get_width(), 0.02 * 500 * 512 / 16000)
+    assert np.isclose(box.get_width(), 0.025 * 500 * 512 / 16000)
     assert np.isclose(box.get_x() + box.get_width() / 2, 5.0)
     assert box.get_y() < 4000.0 < box.get_y() + box.get_height() and box.get_height() > 300
 
