@@ -153,6 +153,60 @@ class FrameStacker(TransformerMixin, BaseEstimator):
             writeable=False,
         )
 
+    def inverse_map(self, maps, X):
+        """Put window anomaly maps back on the frames of the clips they were cut from.
+
+        Parameters
+        ----------
+        maps : list of ndarray of shape (n_windows_i, n_frames * n_mels)
+            One map per clip in the window layout (a detector's ``anomaly_map``
+            of ``transform(X)``).
+        X : array-like of shape (n_clips, n_mels, n_frames_i), or list of them
+            The spectrograms given to :meth:`transform`.
+
+        Returns
+        -------
+        frame_maps : list of ndarray of shape (n_mels, n_frames_i), float64
+            The shape of each clip of ``X``: a frame's value in a mel bin is the
+            mean of that cell over the windows that contain the frame (a frame in
+            no window, left over by ``hop``, gets 0; with ``center=True`` the
+            repeated edge frames count as the edge frame).
+
+        Raises
+        ------
+        ValueError
+            If a map is not the shape :meth:`transform` gives that clip.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklasd.features import FrameStacker
+        >>> S = np.zeros((1, 1, 4), dtype="float32")  # 1 clip, 1 mel, 4 frames
+        >>> stacker = FrameStacker(n_frames=2).fit(S)
+        >>> stacker.inverse_map([np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 4.0]])], S)[0]
+        array([[1. , 0.5, 0. , 4. ]])
+        """
+        check_is_fitted(self, "n_features_in_")
+        return [self._frames_map(np.asarray(m, dtype=np.float64), np.shape(x), i)
+                for i, (m, x) in enumerate(zip(maps, X))]
+
+    def _frames_map(self, windows, clip_shape, index):
+        n_mels, n_total = self.n_features_in_, clip_shape[-1]
+        half = self.n_frames // 2 if self.center else 0
+        n_windows = (-(-n_total // self.hop) if self.center
+                     else 1 + (n_total - self.n_frames) // self.hop)
+        if windows.shape != (n_windows, self.n_frames * n_mels):
+            raise ValueError(
+                f"FrameStacker.inverse_map: the map of clip {index} has shape "
+                f"{windows.shape}; windows of a clip of shape {clip_shape} have shape "
+                f"{(n_windows, self.n_frames * n_mels)}.")
+        frames = np.arange(n_windows)[:, None] * self.hop - half + np.arange(self.n_frames)
+        frames = np.clip(frames, 0, n_total - 1).ravel()
+        total = np.zeros((n_total, n_mels))
+        np.add.at(total, frames, windows.reshape(-1, n_mels))
+        count = np.bincount(frames, minlength=n_total)
+        return (total / np.maximum(count, 1)[:, None]).T.reshape(clip_shape)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -259,6 +313,31 @@ class SpectrogramScaler(TransformerMixin, BaseEstimator):
             span = X.max(axis=(1, 2), keepdims=True) - low
             return (X - low) / np.where(span > 0, span, np.float32(1))
         return (X - self.mean_[:, None]) / self.scale_[:, None]
+
+    def inverse_map(self, maps, X):
+        """Anomaly maps of the scaled clips are those of ``X``: scaling moves no cell.
+
+        Parameters
+        ----------
+        maps : list of ndarray of shape (n_mels, n_frames_i)
+            One map per clip (a detector's ``anomaly_map`` of ``transform(X)``).
+        X : array-like of shape (n_clips, n_mels, n_frames_i), or list of them
+            The spectrograms given to :meth:`transform` (unused).
+
+        Returns
+        -------
+        maps : list of ndarray
+            ``maps`` unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklasd.features import SpectrogramScaler
+        >>> S = np.ones((1, 2, 3), dtype="float32")
+        >>> SpectrogramScaler().fit(S).inverse_map([S[0] * 2], S)[0].shape
+        (2, 3)
+        """
+        return list(maps)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

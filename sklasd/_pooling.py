@@ -63,6 +63,13 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         ``n_mels`` seen in :meth:`fit`.
+    ranked_mean_ : ndarray of shape (n_mels, n_ranks), float64
+        Mean over the clips seen in :meth:`fit` of each bin's frame values
+        sorted in descending order, for the first ``n_ranks`` ranks (the
+        shortest clip's frames): the normal level at each rank, against which
+        :meth:`inverse_map` finds the frames that raised a pooled value.
+    bin_mean_ : ndarray of shape (n_mels,), float64
+        Mean value of each bin over the frames of the clips seen in :meth:`fit`.
 
     See Also
     --------
@@ -148,7 +155,10 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
                              f"expecting {self.n_features_in_} bins as input.")
 
     def fit(self, X, y=None):
-        """Check the parameters and record ``n_mels``; nothing is learnt.
+        """Check the parameters, record ``n_mels`` and the normal levels by rank.
+
+        The pooled features do not depend on what is learnt here; only
+        :meth:`inverse_map` uses it.
 
         Parameters
         ----------
@@ -163,7 +173,12 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._methods()
-        self._clips(X, reset=True)
+        clips = self._clips(X, reset=True)
+        n_ranks = min(clip.shape[-1] for clip in clips)
+        self.ranked_mean_ = np.mean([-np.sort(-clip, axis=1)[:, :n_ranks] for clip in clips],
+                                    axis=0, dtype=np.float64)
+        self.bin_mean_ = np.mean([clip.mean(axis=1, dtype=np.float64) for clip in clips],
+                                 axis=0)
         return self
 
     def transform(self, X):
@@ -203,6 +218,82 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
                 ranked = -np.sort(-X, axis=2)
                 stats.append(ranked @ gwrp_weights(X.shape[2], self.decay))
         return np.concatenate(stats, axis=1).astype(np.float32)
+
+    def inverse_map(self, maps, X):
+        """Spread anomaly maps of pooled vectors over the frames each value pooled.
+
+        Parameters
+        ----------
+        maps : list of ndarray of shape (n_methods * n_mels,)
+            One map per clip in the pooled layout (a detector's ``anomaly_map`` of
+            ``transform(X)``).
+        X : array-like of shape (n_clips, n_mels, n_frames) or list of (n_mels, n_frames_i)
+            The spectrograms given to :meth:`transform`.
+
+        Returns
+        -------
+        frame_maps : list of ndarray of shape (n_mels, n_frames_i), float64
+            The shape of each clip of ``X``: the value of each statistic of each
+            bin shared among the bin's frames (Notes); the statistics add up, so
+            a bin's total over its frames is its value in the map.
+
+        Raises
+        ------
+        ValueError
+            If a map does not hold ``n_methods * n_mels`` values.
+
+        Notes
+        -----
+        A frame's share of a bin's value is its weight in the statistic (its GWRP
+        weight ``w_k = r ** k / sum_j r ** j``, ``k`` the frame's rank in the
+        bin, loudest first; 1 on the loudest frame for ``"max"``; ``1 / n_frames``
+        for ``"mean"``) times its excess over the normal level at its rank,
+        ``max(x_(k) - ranked_mean_[f, k], 0)`` (for ``"mean"`` over
+        ``bin_mean_[f]``), normalized over the bin's frames; where no frame
+        exceeds the normal level, the weights alone. So a bin raised by a short
+        event puts its value on that event's frames, also when a louder normal
+        event (a valve's click, present in the normal clips too) holds the top
+        rank.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklasd.features import TemporalPooling
+        >>> S = np.array([[[1.0, 3.0, 2.0]]], dtype=np.float32)  # 1 clip, 1 mel, 3 frames
+        >>> TemporalPooling("max").fit(S).inverse_map([np.array([6.0])], S)[0]
+        array([[0., 6., 0.]])
+        """
+        check_is_fitted(self, "n_features_in_")
+        methods = self._methods()
+        n_values = len(methods) * self.n_features_in_
+        frame_maps = []
+        for i, (pooled, clip) in enumerate(zip(maps, X)):
+            pooled, clip = np.asarray(pooled, dtype=np.float64), np.asarray(clip)
+            if pooled.shape != (n_values,):
+                raise ValueError(f"TemporalPooling.inverse_map: the map of clip {i} has "
+                                 f"shape {pooled.shape}, expected ({n_values},).")
+            S = clip.reshape(-1, clip.shape[-1])
+            out = np.zeros(S.shape)
+            for method, values in zip(methods, pooled.reshape(len(methods), -1)):
+                out += values[:, None] * self._frame_weights(S, method)
+            frame_maps.append(out.reshape(clip.shape))
+        return frame_maps
+
+    def _frame_weights(self, S, method):
+        """``(n_mels, n_frames)`` share of each frame in its bin's statistic (Notes)."""
+        if method == "mean":
+            weights = np.full(S.shape, 1.0 / S.shape[1])
+            excess = weights * np.maximum(S - self.bin_mean_[:, None], 0)
+        else:
+            order = np.argsort(-S, axis=1, kind="stable")
+            ranks = np.argsort(order, axis=1)
+            by_rank = gwrp_weights(S.shape[1], 0.0 if method == "max" else self.decay)
+            normal = self.ranked_mean_[:, np.minimum(np.arange(S.shape[1]),
+                                                     self.ranked_mean_.shape[1] - 1)]
+            excess = by_rank * np.maximum(np.take_along_axis(S, order, axis=1) - normal, 0)
+            weights, excess = by_rank[ranks], np.take_along_axis(excess, ranks, axis=1)
+        total = excess.sum(axis=1, keepdims=True)
+        return np.where(total > 0, excess / np.where(total > 0, total, 1.0), weights)
 
     def get_feature_names_out(self, input_features=None):
         """``"<method>_mel<j>"`` for every statistic and mel bin.

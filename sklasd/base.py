@@ -13,6 +13,9 @@ import numpy as np
 import scipy.stats
 from sklearn.base import OutlierMixin
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import check_is_fitted
+
+from ._ragged import is_ragged, per_shape
 
 __all__ = ["AnomalyDetectorMixin", "gamma_threshold"]
 
@@ -79,10 +82,12 @@ class AnomalyDetectorMixin(OutlierMixin):
     """Mixin of the sklasd anomaly detectors: scikit-learn's outlier API from ``anomaly_score``.
 
     A subclass implements ``fit(X, y=None, **metadata)``, which ends with
-    ``self._fit_threshold(training_clip_scores)``, and
+    ``self._fit_threshold(training_clip_scores)``,
     ``anomaly_score(X, **metadata) -> (n_clips,) float64`` (higher = more
-    anomalous, what DCASE result files hold). It needs a ``threshold_quantile``
-    parameter.
+    anomalous, what DCASE result files hold) and ``_clip_maps(X, **metadata)``,
+    the anomaly map of every clip of an array ``X`` of equal-shaped clips (one
+    map per clip, each of the shape of its clip), which :meth:`anomaly_map`
+    serves. It needs a ``threshold_quantile`` parameter.
 
     Attributes
     ----------
@@ -97,7 +102,9 @@ class AnomalyDetectorMixin(OutlierMixin):
     ``IsolationForest``), ``decision_function = score_samples - offset_`` (negative =
     anomalous), ``predict`` is +1 where ``decision_function >= 0`` else -1, and
     ``score`` is the ROC AUC of ``anomaly_score`` against ``y`` (1 = anomaly), so
-    ``GridSearchCV`` needs no ``scoring`` argument.
+    ``GridSearchCV`` needs no ``scoring`` argument. ``anomaly_map`` says where in
+    each clip the score comes from, in the detector's own input layout; a
+    :class:`sklasd.pipeline.Pipeline` maps it back to the log-mel frames.
     """
 
     _estimator_type = "outlier_detector"
@@ -111,6 +118,44 @@ class AnomalyDetectorMixin(OutlierMixin):
         self.threshold_ = gamma_threshold(scores, self.threshold_quantile,
                                           any_sign=self._scores_any_sign)
         self.offset_ = -self.threshold_
+
+    def anomaly_map(self, X, **metadata):
+        """Where each clip's anomaly score comes from, cell by cell of its input.
+
+        Parameters
+        ----------
+        X : array-like or list
+            Clips in the layout the detector takes; a list of clips of unequal
+            length is accepted where the detector takes one.
+        **metadata : dict of array-like of shape (n_clips,)
+            Per-clip metadata (``machine_id``, ``domain``) for detectors that use it.
+
+        Returns
+        -------
+        maps : list of n_clips ndarray, dtype float32
+            Map ``i`` has the shape of clip ``i`` of ``X`` (windows
+            ``(n_windows, n_features)``, spectrogram ``(n_mels, n_frames)``, pooled
+            vector ``(n_features,)``); its values are >= 0 and larger where the
+            cell raised the score more (the detector's Notes say how). A clip's
+            map does not depend on the other clips of ``X``.
+            :meth:`sklasd.pipeline.Pipeline.anomaly_map` maps it back to the
+            log-mel frames.
+
+        Raises
+        ------
+        ValueError
+            On input the detector's ``anomaly_score`` refuses.
+        """
+        check_is_fitted(self)
+        if is_ragged(X):
+            maps = per_shape(self._clip_maps, X, **metadata)
+        else:
+            maps = self._clip_maps(X, **metadata)
+        return [np.maximum(np.asarray(m, dtype=np.float32), 0) for m in maps]
+
+    def _clip_maps(self, X, **metadata):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no anomaly map: it does not implement _clip_maps.")
 
     def score_samples(self, X, **metadata):
         """Opposite of ``anomaly_score``: lower = more abnormal.

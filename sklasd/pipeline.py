@@ -1,4 +1,5 @@
-"""scikit-learn's Pipeline with the detectors' ``anomaly_score``."""
+"""scikit-learn's Pipeline with the detectors' ``anomaly_score`` and ``anomaly_map``."""
+import numpy as np
 from sklearn import pipeline as _skpipeline
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.metaestimators import available_if
@@ -20,7 +21,8 @@ def _final_estimator_has(attr):
 
 
 class Pipeline(_skpipeline.Pipeline):
-    """A scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``.
+    """A scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``
+    and ``anomaly_map``.
 
     Everything else is :class:`sklearn.pipeline.Pipeline` unchanged; see its
     documentation for the parameters.
@@ -68,6 +70,8 @@ class Pipeline(_skpipeline.Pipeline):
     ...     hidden_layer_sizes=(8,), bottleneck=2, max_epochs=2, random_state=0))
     >>> pipe.fit(X).anomaly_score(X).shape
     (50,)
+    >>> len(pipe.anomaly_map(X)), pipe.anomaly_map(X)[0].shape
+    (50, (8,))
     """
 
     @available_if(_final_estimator_has("anomaly_score"))
@@ -92,19 +96,93 @@ class Pipeline(_skpipeline.Pipeline):
         ValueError
             If metadata is given while metadata routing is disabled.
         """
-        check_is_fitted(self)
-        reject_params_without_routing(params, self, "anomaly_score")
-        routed_params = process_routing(self, ANOMALY_SCORE_REQUEST, **params)
+        Xt, final, final_params, _ = self._scoring_input(X, params, "anomaly_score")
+        return final.anomaly_score(Xt, **final_params)
 
-        Xt = X
+    @available_if(_final_estimator_has("anomaly_map"))
+    def anomaly_map(self, X, **params):
+        """Where each clip's anomaly score comes from, on its log-mel frames.
+
+        Transforms the data as :meth:`anomaly_score` does, takes the final
+        detector's ``anomaly_map`` (in its own input layout) and maps it back
+        through the steps, last to first, down to the output of the
+        ``LogMelTransformer`` step (or to the input of the first step where
+        there is none).
+
+        Parameters
+        ----------
+        X : iterable
+            Input of the first step (audio, paths, spectrograms or windows); clips
+            may differ in length where the steps allow it.
+        **params : dict of str -> object
+            Metadata routed as for :meth:`anomaly_score`.
+
+        Returns
+        -------
+        maps : list of n_clips ndarray of shape (n_mels, n_frames_i), float32
+            Clip ``i``'s map on its own log-mel frames (frame ``t`` centred at
+            ``t * hop_length / sr`` seconds); values >= 0, larger where the cell
+            raised the score more. A clip's map does not depend on the other
+            clips of ``X``.
+
+        Raises
+        ------
+        ValueError
+            If metadata is given while metadata routing is disabled, or a step
+            after the log-mel one changes the shape of the clips and has no
+            ``inverse_map``.
+
+        Notes
+        -----
+        A step with an ``inverse_map(maps, X_step)`` method (``FrameStacker``,
+        ``TemporalPooling``, ``SpectrogramScaler``) puts the maps of its output
+        back on its input ``X_step``; a step without one that keeps every clip's
+        shape (a scaler) leaves the maps as they are.
+        """
+        Xt, final, final_params, inputs = self._scoring_input(X, params, "anomaly_map",
+                                                              keep_inputs=True)
+        maps = final.anomaly_map(Xt, **final_params)
+        for name, transform, X_step in reversed(inputs):
+            if _is_log_mel(transform):
+                break
+            maps = _map_back(name, transform, maps, X_step)
+        return [np.maximum(np.asarray(m, dtype=np.float32), 0) for m in maps]
+
+    def _scoring_input(self, X, params, method, keep_inputs=False):
+        """The final step's input, the final step, its metadata, and (when asked)
+        ``(name, transformer, its input)`` of every transformer."""
+        check_is_fitted(self)
+        reject_params_without_routing(params, self, method)
+        routed_params = process_routing(self, ANOMALY_SCORE_REQUEST, **params)
+        Xt, inputs = X, []
         for _, name, transform in self._iter(with_final=False):
+            if keep_inputs:
+                inputs.append((name, transform, Xt))
             Xt = transform.transform(
                 Xt, **routed_params.get(name, {}).get("transform", {})
             )
         final_name, final = self.steps[-1]
-        return final.anomaly_score(
-            Xt, **routed_params.get(final_name, {}).get(ANOMALY_SCORE_REQUEST, {})
-        )
+        final_params = routed_params.get(final_name, {}).get(ANOMALY_SCORE_REQUEST, {})
+        return Xt, final, final_params, inputs
+
+
+def _is_log_mel(step):
+    from .features import LogMelTransformer
+
+    return isinstance(step, LogMelTransformer)
+
+
+def _map_back(name, step, maps, X_step):
+    """Maps of ``step``'s output put back on its input ``X_step``."""
+    if hasattr(step, "inverse_map"):
+        return step.inverse_map(maps, X_step)
+    shapes = [np.shape(x) for x in X_step]
+    if [np.shape(m) for m in maps] != shapes:
+        raise ValueError(
+            f"Step {name!r} ({type(step).__name__}) changes the shape of the clips and "
+            "has no inverse_map(maps, X): the anomaly maps cannot be mapped back "
+            "through it.")
+    return maps
 
 
 def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):

@@ -290,3 +290,50 @@ def test_clip_of_unusual_duration_is_named_in_a_warning():
     assert t.training_duration_ == pytest.approx(1.0)
     with pytest.warns(UserWarning, match=r"1 clip\(s\) differ.*sample 1"):
         t.transform([rng.uniform(-1, 1, 8400), rng.uniform(-1, 1, 4000)])
+
+
+# --- inverse_map: anomaly maps of windows back on the frames ------------------------
+def _window_map(stacker, S):
+    """A map that marks every window cell with the frame it came from (frame + 1)."""
+    frames = np.broadcast_to(np.arange(1, S.shape[-1] + 1, dtype=np.float64), S.shape[1:])
+    return stacker.transform(frames[None].astype(np.float32))[0]
+
+
+@pytest.mark.parametrize("params, uncovered", [
+    (dict(n_frames=5), []), (dict(n_frames=4, hop=2), [10]),
+    (dict(n_frames=5, center=True), []), (dict(n_frames=3, hop=2, center=True), [])])
+def test_frame_stacker_inverse_map_puts_cells_back_on_their_frames(params, uncovered):
+    S = np.zeros((1, 3, 11), dtype=np.float32)
+    stacker = FrameStacker(**params).fit(S)
+    [back] = stacker.inverse_map([_window_map(stacker, S)], S)
+    expected = np.broadcast_to(np.arange(1.0, 12.0), (3, 11)).copy()
+    expected[:, uncovered] = 0  # a frame in no window (left over by hop) gets 0
+    np.testing.assert_allclose(back, expected)
+
+
+def test_frame_stacker_inverse_map_means_over_the_windows_of_a_frame():
+    S = np.zeros((1, 1, 4), dtype=np.float32)
+    stacker = FrameStacker(n_frames=2).fit(S)
+    windows = np.array([[1.0, 3.0], [5.0, 7.0], [9.0, 11.0]])  # frames (0,1) (1,2) (2,3)
+    [back] = stacker.inverse_map([windows], S)
+    np.testing.assert_allclose(back, [[1.0, 4.0, 8.0, 11.0]])
+
+
+def test_frame_stacker_inverse_map_frame_major_layout_and_ragged_clips():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(2, 7)).astype(np.float32), rng.normal(size=(2, 9)).astype(np.float32)]
+    stacker = FrameStacker(n_frames=3).fit(clips)
+    windows = stacker.transform(clips)
+    # the windows themselves mapped back are the spectrograms: every cell is in place
+    back = stacker.inverse_map(windows, clips)
+    for b, c in zip(back, clips):
+        np.testing.assert_allclose(b, c, rtol=1e-6)
+    with pytest.raises(ValueError, match="clip 1 has shape"):
+        stacker.inverse_map([windows[0], windows[0]], clips)
+
+
+def test_spectrogram_scaler_inverse_map_is_the_identity():
+    S = np.random.default_rng(0).normal(size=(2, 3, 5)).astype(np.float32)
+    maps = [np.ones((3, 5)), np.zeros((3, 5))]
+    back = SpectrogramScaler().fit(S).inverse_map(maps, S)
+    assert all(b is m for b, m in zip(back, maps))

@@ -105,3 +105,71 @@ def test_grid_search_over_pipeline_routes_machine_id_per_fold(data):
     assert search.best_score_ > 0.9  # score = ROC AUC, no scoring argument needed
     assert len(search.best_estimator_[-1].last_ids_) == 40  # refit on all clips
     assert type(search.best_estimator_) is Pipeline
+
+
+# --- anomaly_map: maps back on the log-mel frames -----------------------------------
+def _audio(n_clips, seconds, seed=0):
+    return np.random.default_rng(seed).normal(0, 0.1, (n_clips, int(8000 * seconds))).astype(
+        np.float32)
+
+
+def _log_mel():
+    from sklasd.features import LogMelTransformer
+
+    return LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=16)
+
+
+@pytest.mark.parametrize("middle", ["windows", "scaled windows", "pooled", "pooled scaled"])
+def test_anomaly_map_is_on_the_log_mel_frames_of_each_clip(middle):
+    from sklasd.detectors import AutoencoderDetector, KNeighborsDetector
+    from sklasd.features import FrameStacker, SpectrogramScaler, TemporalPooling
+
+    steps = {"windows": [FrameStacker(3), AutoencoderDetector(**TINY)],
+             "scaled windows": [SpectrogramScaler(), FrameStacker(3),
+                                AutoencoderDetector(**TINY)],
+             "pooled": [TemporalPooling(), KNeighborsDetector()],
+             "pooled scaled": [TemporalPooling(), StandardScaler(), KNeighborsDetector()]}
+    pipe = make_pipeline(_log_mel(), *steps[middle]).fit(_audio(10, 0.5))
+    clips = [_audio(1, 0.5, seed=1)[0], _audio(1, 0.8, seed=2)[0]]
+    maps = pipe.anomaly_map(clips)
+    spectrograms = pipe[0].transform(clips)
+    assert [m.shape for m in maps] == [s.shape for s in spectrograms]
+    assert all(m.dtype == np.float32 and (m >= 0).all() and m.max() > 0 for m in maps)
+    alone = pipe.anomaly_map(clips[1:])  # a clip's map does not depend on the others
+    np.testing.assert_allclose(alone[0], maps[1], rtol=1e-4, atol=1e-6)
+
+
+def test_anomaly_map_of_windows_is_the_detector_map_through_the_stacker():
+    from sklasd.detectors import AutoencoderDetector
+    from sklasd.features import FrameStacker
+
+    pipe = make_pipeline(_log_mel(), FrameStacker(3), AutoencoderDetector(**TINY))
+    X = _audio(6, 0.5)
+    pipe.fit(X)
+    S = pipe[0].transform(X)
+    expected = pipe[1].inverse_map(pipe[2].anomaly_map(pipe[1].transform(S)), S)
+    np.testing.assert_allclose(pipe.anomaly_map(X), expected, rtol=1e-6)
+
+
+def test_a_pooled_event_is_mapped_onto_its_frames():
+    from sklasd.detectors import KNeighborsDetector
+    from sklasd.features import TemporalPooling
+
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(20, 8, 30)).astype(np.float32)
+    pipe = make_pipeline(TemporalPooling("max"), KNeighborsDetector()).fit(S)
+    clip = rng.normal(size=(8, 30)).astype(np.float32)
+    clip[2:5, 17] += 10  # an event in bins 2-4 at frame 17
+    [m] = pipe.anomaly_map(clip[None])
+    assert m.shape == (8, 30) and np.argmax(m.sum(axis=0)) == 17
+
+
+def test_anomaly_map_stops_at_a_step_it_cannot_invert(data):
+    from sklearn.decomposition import PCA
+
+    X, _, _ = data
+    pipe = make_pipeline(PCA(3), _id_detector()).fit(X)
+    with pytest.raises(ValueError, match="'pca' .* no inverse_map"):
+        pipe.anomaly_map(X)
+    with pytest.raises(ValueError, match="only supported if enable_metadata_routing"):
+        pipe.anomaly_map(X, machine_id=np.zeros(len(X)))

@@ -58,3 +58,46 @@ def test_bad_input_is_one_clear_error():
         pool.transform([np.zeros((2, 3)), np.zeros((2, 0))])
     with pytest.raises(ValueError, match="method"):
         TemporalPooling(("max", "median")).fit(S)
+
+
+# --- inverse_map: pooled anomaly maps spread over the frames they pooled ------------
+def test_inverse_map_max_puts_the_value_on_the_argmax_frame():
+    S = np.array([[[1.0, 5.0, 2.0, 0.0], [7.0, 1.0, 1.0, 3.0]]], dtype=np.float32)
+    [back] = TemporalPooling("max").fit(S).inverse_map([np.array([2.0, 3.0])], S)
+    np.testing.assert_array_equal(back, [[0, 2, 0, 0], [3, 0, 0, 0]])
+
+
+def test_inverse_map_shares_by_weight_times_excess_over_the_normal_level():
+    normal = np.zeros((3, 1, 4), dtype=np.float32)  # the normal level is 0 at every rank
+    clip = np.array([[[1.0, 5.0, 2.0, 0.0]]], dtype=np.float32)
+    pool = TemporalPooling(("mean", "gwrp"), decay=0.5).fit(normal)
+    [back] = pool.inverse_map([np.array([4.0, 1.0])], clip)
+    mean_part = 4.0 * np.array([1.0, 5.0, 2.0, 0.0]) / 8.0  # (x / 4) / sum(x / 4)
+    w = gwrp_weights(4, 0.5)  # the frames 1, 2, 0, 3 hold the ranks 0, 1, 2, 3
+    excess = w * np.array([5.0, 2.0, 1.0, 0.0])
+    gwrp_part = (excess / excess.sum())[[2, 0, 1, 3]]
+    np.testing.assert_allclose(back[0], mean_part + gwrp_part)
+    assert back.sum() == pytest.approx(5.0)
+
+
+def test_inverse_map_skips_a_louder_normal_event():
+    normal = np.zeros((5, 1, 8), dtype=np.float32)
+    normal[:, 0, 0] = 10.0  # every normal clip has a loud event (a valve click)
+    clip = normal[:1].copy()
+    clip[0, 0, 5] = 3.0     # the anomaly: quieter than the click
+    [back] = TemporalPooling(decay=0.5).fit(normal).inverse_map([np.array([2.0])], clip)
+    np.testing.assert_allclose(back[0], np.eye(8)[5] * 2.0)
+    # nothing above the normal level: the GWRP weights alone
+    [same] = TemporalPooling(decay=0.5).fit(normal).inverse_map([np.array([1.0])], normal[:1])
+    np.testing.assert_allclose(same[0], gwrp_weights(8, 0.5))
+
+
+def test_inverse_map_ragged_clips_and_wrong_size():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(3, 6)), rng.normal(size=(3, 9))]
+    pool = TemporalPooling().fit(clips)
+    back = pool.inverse_map([np.ones(3), np.full(3, 2.0)], clips)
+    assert [b.shape for b in back] == [(3, 6), (3, 9)]
+    np.testing.assert_allclose([b.sum(axis=1) for b in back], [np.ones(3), np.full(3, 2.0)])
+    with pytest.raises(ValueError, match="clip 0 has shape"):
+        pool.inverse_map([np.ones(4), np.ones(3)], clips)

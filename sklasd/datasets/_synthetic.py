@@ -11,7 +11,8 @@ from ._layout import make_bunch
 
 __all__ = ["make_machine_sounds", "mix_at_snr", "ANOMALY_TYPES"]
 
-ANOMALY_TYPES = ("bearing", "frequency_shift", "rattle")
+ANOMALY_TYPES = ("bearing", "frequency_shift", "rattle", "impact")
+_DEFAULT_TYPES = ("bearing", "frequency_shift", "rattle")
 
 # Signal model constants (see the Notes of make_machine_sounds).
 _BASE_ROTATION_HZ = 120.0     # rotation frequency of the first machine ID
@@ -24,6 +25,9 @@ _GAIN_DB = 3.0                # per-clip gain drawn uniformly in +-3 dB
 _SHIFT = (0.05, 0.10)         # frequency_shift: relative shift magnitude range
 _BEARING_DB = -12.0            # anomaly component power relative to the machine's
 _RATTLE_DB = -10.0
+_IMPACT_DB = -12.0
+_TAIL = 3.0                   # an event ends 3 decay times (-26 dB) after its last onset
+_TRUTH = ("anomaly_onset", "anomaly_offset", "anomaly_fmin", "anomaly_fmax")
 
 DESCR = """\
 Synthetic machine sounds (sklasd.datasets.make_machine_sounds).
@@ -32,10 +36,12 @@ Each machine ID is a motor whose sound is a harmonic series of its rotation
 frequency (120 Hz x 1.3**k for the k-th ID, +-3 % per dataset, harmonics up to 4 kHz
 under an ID-specific spectral envelope) with per-clip jitter and slow wobble, plus
 pink background noise at snr_db. Anomalies: periodic bearing impacts (decaying
-2.5-5 kHz resonant clicks, -12 dB re. the machine), a rotation frequency shifted by
-5-10 %, or a rattle (random broadband bursts, -10 dB). Every clip is normalised to
-the same RMS and then given a random +-3 dB gain, so loudness alone does not reveal
-anomalies. File names follow DCASE 2020:
+2.5-5 kHz resonant clicks throughout the clip, -12 dB re. the machine), a rotation
+frequency shifted by 5-10 %, a rattle (an episode of 0.15-0.4 s of dense broadband
+bursts, -10 dB) or an impact (1-4 knocks within 0.1 s, decaying 1-3 kHz
+resonances, -12 dB). The onset, offset and band of each anomaly are recorded.
+Every clip is normalised to the same RMS and then given a random +-3 dB gain, so
+loudness alone does not reveal anomalies. File names follow DCASE 2020:
 <machine_type>/<split>/<normal|anomaly>_<id>_<NNNNNNNN>.wav.
 """
 
@@ -110,39 +116,88 @@ def _pink_noise(n_clips, n_samples, sr, rng):
     return noise / np.sqrt(np.mean(noise ** 2, axis=1, keepdims=True))
 
 
-def _impulses(rates_hz, n_samples, sr, rng, regular):
-    """Impulse trains (n, n_samples): periodic with jitter, or Poisson when not regular."""
+def _impulses(rates_hz, n_samples, sr, rng, regular, spans=None):
+    """Impulse trains (n, n_samples) and each row's first and last impulse time (s).
+
+    Periodic with jitter, or Poisson when not regular; within ``spans`` (n, 2) of
+    start and stop times in seconds, the whole clip by default.
+    """
     out = np.zeros((rates_hz.shape[0], n_samples), dtype=np.float32)
-    duration = n_samples / sr
-    for row, rate in enumerate(rates_hz):
+    if spans is None:
+        spans = np.tile([0.0, n_samples / sr], (rates_hz.shape[0], 1))
+    bounds = np.empty((rates_hz.shape[0], 2))
+    for row, (rate, (start, stop)) in enumerate(zip(rates_hz, spans)):
         if regular:
-            times = np.arange(rng.uniform(0, 1 / rate), duration, 1 / rate)
+            times = np.arange(start + rng.uniform(0, 1 / rate), stop, 1 / rate)
             times += rng.normal(0, 0.05 / rate, times.shape)
         else:
-            times = rng.uniform(0, duration, rng.poisson(rate * duration) + 1)
+            times = rng.uniform(start, stop, rng.poisson(rate * (stop - start)) + 1)
         index = np.clip((times * sr).astype(int), 0, n_samples - 1)
         out[row, index] = rng.uniform(0.6, 1.0, index.shape)
-    return out
+        bounds[row] = index.min() / sr, index.max() / sr
+    return out, bounds
+
+
+def _resonances(impulses, f0, tau, sr, length):
+    """Decaying sinusoids ``exp(-t / tau) sin(2 pi f0 t)`` (``length`` s) at the impulses."""
+    t = np.arange(int(length * sr)) / sr
+    kernel = np.exp(-t / tau) * np.sin(2 * np.pi * f0 * t)
+    return fftconvolve(impulses, kernel, axes=1)[:, :impulses.shape[1]].astype(np.float32)
+
+
+def _band(f0, tau):
+    """``(fmin, fmax)`` of a resonance: its -3 dB band ``f0 +- 1 / (2 pi tau)``."""
+    half = 1 / (2 * np.pi * tau[:, 0])
+    return f0[:, 0] - half, f0[:, 0] + half
 
 
 def _bearing(f_rot, n_samples, sr, rng):
-    """Periodic decaying resonant clicks (2.5-5 kHz, 2-4 ms decay), float32."""
+    """Periodic decaying resonant clicks (2.5-5 kHz, 2-4 ms decay) and their truth."""
     n = f_rot.shape[0]
     rates = f_rot / rng.uniform(4.0, 8.0, n)
-    t = np.arange(int(0.02 * sr)) / sr
-    kernel = (np.exp(-t / rng.uniform(0.002, 0.004, (n, 1)))
-              * np.sin(2 * np.pi * rng.uniform(2500, 5000, (n, 1)) * t))
-    clicks = fftconvolve(_impulses(rates, n_samples, sr, rng, True), kernel, axes=1)
-    return clicks[:, :n_samples].astype(np.float32)
+    tau = rng.uniform(0.002, 0.004, (n, 1))
+    f0 = rng.uniform(2500, 5000, (n, 1))
+    impulses, _ = _impulses(rates, n_samples, sr, rng, True)
+    nan = np.full(n, np.nan)
+    return _resonances(impulses, f0, tau, sr, 0.02), (nan, nan, *_band(f0, tau))
+
+
+def _episodes(n, n_samples, sr, rng, low, high):
+    """``(n, 2)`` random start and stop times (s) of episodes ``low``-``high`` s long."""
+    duration = n_samples / sr
+    length = np.minimum(rng.uniform(low, high, n), 0.5 * duration)
+    start = rng.uniform(0, duration - length)
+    return np.column_stack([start, start + length])
 
 
 def _rattle(n, n_samples, sr, rng):
-    """Random broadband noise bursts (Poisson, 4-10 per second, 5-15 ms decay), float32."""
-    rates = rng.uniform(4.0, 10.0, n)
+    """A rattling episode (0.15-0.4 s of broadband bursts, 20-40 per second, 5-15 ms
+    decay) and its truth."""
+    rates = rng.uniform(20.0, 40.0, n)
+    tau = rng.uniform(0.005, 0.015, (n, 1))
+    impulses, bounds = _impulses(rates, n_samples, sr, rng, False,
+                                 _episodes(n, n_samples, sr, rng, 0.15, 0.4))
     t = np.arange(int(0.06 * sr)) / sr
-    envelope = np.exp(-t / rng.uniform(0.005, 0.015, (n, 1)))
-    bursts = fftconvolve(_impulses(rates, n_samples, sr, rng, False), envelope, axes=1)
-    return (bursts[:, :n_samples] * rng.standard_normal((n, n_samples))).astype(np.float32)
+    bursts = fftconvolve(impulses, np.exp(-t / tau), axes=1)[:, :n_samples]
+    noise = rng.standard_normal((n, n_samples))
+    nan = np.full(n, np.nan)  # broadband: no band
+    return (bursts * noise).astype(np.float32), (*_event_times(bounds, tau, sr, n_samples),
+                                                 nan, nan)
+
+
+def _impact(n, n_samples, sr, rng):
+    """1-4 knocks within 0.1 s (decaying 1-3 kHz resonances, 10-30 ms) and their truth."""
+    tau = rng.uniform(0.01, 0.03, (n, 1))
+    f0 = rng.uniform(1000, 3000, (n, 1))
+    impulses, bounds = _impulses(np.full(n, 20.0), n_samples, sr, rng, False,
+                                 _episodes(n, n_samples, sr, rng, 0.1, 0.1))
+    return _resonances(impulses, f0, tau, sr, 0.15), (*_event_times(bounds, tau, sr, n_samples),
+                                                *_band(f0, tau))
+
+
+def _event_times(bounds, tau, sr, n_samples):
+    """Onset and offset (s) of events from their first and last impulse and decay."""
+    return bounds[:, 0], np.minimum(bounds[:, 1] + _TAIL * tau[:, 0], n_samples / sr)
 
 
 def _power(x):
@@ -156,20 +211,28 @@ def _scaled(component, reference_power, level_db):
 
 
 def _add_anomalies(machine, kinds, f_clip, sr, rng):
-    """Add the bearing and rattle components in place (frequency shifts are in f_clip)."""
+    """Add the bearing, rattle and impact components in place (frequency shifts are
+    in f_clip); return the truth ``(n_clips, 4)``: onset, offset (s), fmin, fmax (Hz),
+    NaN where none applies."""
     power = _power(machine)
+    n_samples = machine.shape[1]
+    truth = np.full((len(kinds), 4), np.nan)
     for kind, level, make in (
-        ("bearing", _BEARING_DB, lambda m: _bearing(f_clip[m], machine.shape[1], sr, rng)),
-        ("rattle", _RATTLE_DB, lambda m: _rattle(int(m.sum()), machine.shape[1], sr, rng)),
+        ("bearing", _BEARING_DB, lambda m: _bearing(f_clip[m], n_samples, sr, rng)),
+        ("rattle", _RATTLE_DB, lambda m: _rattle(int(m.sum()), n_samples, sr, rng)),
+        ("impact", _IMPACT_DB, lambda m: _impact(int(m.sum()), n_samples, sr, rng)),
     ):
         rows = kinds == kind
         if rows.any():
-            machine[rows] += _scaled(make(rows), power[rows], level)
+            component, values = make(rows)
+            machine[rows] += _scaled(component, power[rows], level)
+            truth[rows] = np.column_stack(values)
+    return truth
 
 
 def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
                         machine_ids=("id_00", "id_01"), sr=16000, duration=2.0,
-                        anomaly_types=ANOMALY_TYPES, train_fraction=0.75, snr_db=15.0,
+                        anomaly_types=_DEFAULT_TYPES, train_fraction=0.75, snr_db=15.0,
                         random_state=None):
     """Generate synthetic machine recordings with known anomalies.
 
@@ -196,7 +259,9 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
     duration : float, default=2.0
         Clip length in seconds.
     anomaly_types : sequence of str, default=("bearing", "frequency_shift", "rattle")
-        Which anomalies to generate (a non-empty subset of these three).
+        Which anomalies to generate: a non-empty subset of ``ANOMALY_TYPES``,
+        these three and ``"impact"``. ``"rattle"`` and ``"impact"`` are localized
+        in time, ``"bearing"`` and ``"frequency_shift"`` last the whole clip.
     train_fraction : float, default=0.75
         Share of each ID's normal clips in the training split (rounded, and kept so
         that every ID has at least one train and one test normal clip).
@@ -225,8 +290,18 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
         attributes : DataFrame
             ``anomaly_type`` (``""`` for normal clips) and ``rotation_hz`` (the
             clip's mean rotation frequency in Hz).
+        anomaly_onset, anomaly_offset : ndarray of float64, shape (n_clips,)
+            Where the anomaly sounds, in seconds from the clip's start: from the
+            first event to ``3 * decay`` after the last (Notes). NaN for normal
+            clips and for anomalies that last the whole clip (bearing, frequency
+            shift).
+        anomaly_fmin, anomaly_fmax : ndarray of float64, shape (n_clips,)
+            The anomaly's frequency band in Hz (bearing and impact resonances:
+            their -3 dB band); NaN for normal clips, frequency shifts and the
+            broadband rattle.
         frame : DataFrame
-            All of the above as columns (without the waveforms).
+            All of the above as columns (without the waveforms), the four
+            ``anomaly_*`` truth columns included.
         DESCR : str
             Description of the dataset.
 
@@ -242,8 +317,13 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
     frequency times ``1 + N(0, 0.004)``, harmonics up to 4 kHz, plus pink noise at
     ``snr_db``. Bearing impacts are decaying 2.5-5 kHz resonances repeated at 1/4 to
     1/8 of the rotation frequency (-12 dB re. the machine); the frequency shift
-    multiplies ``f`` by 1 +- (5-10 %); the rattle is Poisson-timed broadband noise
-    bursts (-10 dB). Each clip is then scaled to RMS 0.05 and by a random gain of
+    multiplies ``f`` by 1 +- (5-10 %); the rattle is an episode of 0.15-0.4 s at
+    a random time holding Poisson-timed broadband noise bursts (20-40 per second,
+    exponential decay of 5-15 ms, -10 dB); the impact is 1-4 (Poisson) knocks
+    within 0.1 s at a random time, each ``exp(-t / tau) sin(2 pi f0 t)`` with
+    ``f0`` in 1-3 kHz and ``tau`` in 10-30 ms (-12 dB). Levels are powers over the
+    whole clip, so a short event is louder while it lasts. An event's truth runs
+    from its first onset to ``3 * tau`` (-26 dB) after its last. Each clip is then scaled to RMS 0.05 and by a random gain of
     +-3 dB, so the anomalies change the spectrum, not the loudness. With the
     defaults (100 clips of 2 s) generation takes about 0.5 s.
 
@@ -262,6 +342,10 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
     (20, ['test', 'train'])
     >>> str(bunch.filenames[0])
     'motor/test/anomaly_id_00_00000000.wav'
+    >>> impacts = make_machine_sounds(4, 2, machine_ids=("id_00",),
+    ...                               anomaly_types=("impact",), random_state=0)
+    >>> bool((impacts.anomaly_offset - impacts.anomaly_onset < 0.2)[impacts.target == 1].all())
+    True
     """
     machine_ids = tuple(machine_ids)
     anomaly_types = tuple(anomaly_types)
@@ -281,7 +365,7 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
 
     machine = _motor(f_clip, id_index, n_samples, sr, len(machine_ids), rng)
     noise = _scaled(_pink_noise(len(target), n_samples, sr, rng), _power(machine), -snr_db)
-    _add_anomalies(machine, kinds, f_clip, sr, rng)
+    truth = _add_anomalies(machine, kinds, f_clip, sr, rng)
     clips = machine + noise
     gain_db = rng.uniform(-_GAIN_DB, _GAIN_DB, (len(target), 1))
     clips *= (_TARGET_RMS * 10 ** (gain_db / 20) / np.sqrt(_power(clips))).astype(np.float32)
@@ -293,9 +377,14 @@ def make_machine_sounds(n_normal=40, n_anomalous=10, *, machine_type="motor",
     order = np.argsort(names, kind="stable")
     records = [{"target": int(target[j]), "machine_type": machine_type,
                 "machine_id": machine_ids[id_index[j]], "split": split[j],
-                "attributes": {"anomaly_type": kinds[j], "rotation_hz": float(f_clip[j])}}
+                "attributes": {"anomaly_type": kinds[j], "rotation_hz": float(f_clip[j])},
+                "extra": dict(zip(_TRUTH, truth[j].tolist()))}
                for j in order]
-    return make_bunch(records, data=clips[order], filenames=names[order], descr=DESCR, sr=sr)
+    bunch = make_bunch(records, data=clips[order], filenames=names[order], descr=DESCR,
+                       sr=sr)
+    for name in _TRUTH:
+        bunch[name] = bunch.frame[name].to_numpy()
+    return bunch
 
 
 def _as_signal(x, name):

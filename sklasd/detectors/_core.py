@@ -142,6 +142,8 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
       ``_fit_clip_scores(X, meta)`` (required): per-unit scores, per-clip scores of
       validated input, and those of the training clips after training (storing
       what scoring needs).
+    - ``_unit_maps(X, meta)`` (required): the per-cell errors of validated input,
+      an array of its shape, behind ``anomaly_map``.
     - ``_build_module()`` (required): the torch module; what ``_validate_X`` and
       ``_check_metadata`` stored at fit is available.
     - ``_build_criterion()``: per-unit loss module returning shape ``(batch,)``;
@@ -328,6 +330,13 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._clip_scores(X, self._check_metadata(metadata, X.shape[0], False))
+
+    def _clip_maps(self, X, **metadata):
+        """Per-cell errors of validated ``X`` (``_unit_maps``), each of its clip's shape."""
+        clip_shape = np.shape(X)[1:]
+        X = self._validate_X(X, reset=False)
+        maps = self._unit_maps(X, self._check_metadata(metadata, X.shape[0], False))
+        return np.reshape(maps, (X.shape[0], *clip_shape))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -101,9 +101,13 @@ windows_per_clip, threshold_quantile, device, random_state, verbose
     Subclass extension points: those of the core (``_build_module`` required;
     ``_build_criterion``, ``_make_batch``, ``_check_metadata``,
     ``_default_callbacks``, ``_net_params``), plus ``_unit_scores(y_pred, y_true)``,
-    the per-unit anomaly scores at scoring time (default: the criterion). Windows
-    are validated, cut and scored here; a clip's score is its windows' scores
-    aggregated by ``aggregation``.
+    the per-unit anomaly scores at scoring time (default: the criterion), and
+    ``_unit_errors(y_pred, y_true)``, the per-feature errors whose mean over the
+    features is the unit score (default: the squared error). Windows are
+    validated, cut and scored here; a clip's score is its windows' scores
+    aggregated by ``aggregation``, and its ``anomaly_map`` is
+    ``(n_windows, n_features)``, the per-feature errors of every window
+    (``FrameStacker.inverse_map`` puts them back on the frames).
     """
 
     _parameter_constraints = {
@@ -158,20 +162,32 @@ windows_per_clip, threshold_quantile, device, random_state, verbose
     def _unit_scores(self, y_pred, y_true):
         return self.net_.criterion_(y_pred, y_true)
 
-    def _frame_scores(self, X, meta):
+    def _unit_errors(self, y_pred, y_true):
+        """``(batch, n_features)`` errors whose mean over features is the unit score."""
+        return (y_pred - y_true).square().flatten(1)
+
+    def _per_unit(self, X, meta, function):
+        """``function(y_pred, y_true)`` of every unit: float64 ``(n_clips, n_units, ...)``."""
         n_units = self._n_units(X)
         clips_per_batch = max(1, SCORE_UNITS // n_units)
         self.net_.criterion_.train(False)
-        scores = []
+        out = []
         with torch.inference_mode():
             for c0 in range(0, X.shape[0], clips_per_batch):
                 clips = np.arange(c0, min(c0 + clips_per_batch, X.shape[0]))
                 c, u = np.repeat(clips, n_units), np.tile(np.arange(n_units), len(clips))
                 Xi, yi = self._batch_for(X, c, u, meta, training=False)
                 y_pred = self.net_.evaluation_step((Xi, yi), training=False)
-                s = self._unit_scores(y_pred, to_tensor(yi, device=self.net_.device))
-                scores.extend(s.double().cpu().numpy().reshape(len(clips), n_units))
-        return scores
+                s = function(y_pred, to_tensor(yi, device=self.net_.device))
+                s = s.double().cpu().numpy()
+                out.append(s.reshape(len(clips), n_units, *s.shape[1:]))
+        return np.concatenate(out)
+
+    def _frame_scores(self, X, meta):
+        return list(self._per_unit(X, meta, self._unit_scores))
+
+    def _unit_maps(self, X, meta):
+        return self._per_unit(X, meta, self._unit_errors)
 
     def _aggregate(self, frames):
         cap = getattr(self, "frame_score_mean_", 0.0) + 3 * getattr(

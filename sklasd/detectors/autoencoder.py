@@ -119,7 +119,8 @@ class AutoencoderDetector(BaseNeuralDetector):
     inputs, also the training loss (its batch mean). The clip score with the default
     ``aggregation="mean"`` is ``mean_t e(x_t)`` over the clip's windows, as the
     baseline computes it; the ToyADMOS paper flags a clip when any frame exceeds the
-    threshold, i.e. ``aggregation="max"``.
+    threshold, i.e. ``aggregation="max"``. ``anomaly_map`` gives each window's
+    squared errors ``(x_j - AE(x)_j) ** 2`` (in both score modes).
 
     The module follows the Keras baseline: Glorot-uniform weights and zero biases,
     batch normalization with Keras' momentum (0.99, torch ``momentum=0.01``) and

@@ -119,7 +119,9 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     The search evaluates every grid point at once (numpy, chunks of the grid) with
     :func:`sklasd.metrics.roc_auc_rows`; ties of the objective go to the most even weights (least
     ``sum_i w_i**2``). After the search, the members are refitted on all normal
-    clips of ``X`` and standardized again. The gamma fitted for ``threshold_`` has
+    clips of ``X`` and standardized again. ``anomaly_map`` is
+    ``sum_i w_i m_i / sd_i`` with ``m_i`` member ``i``'s map (every member must
+    have ``anomaly_map``, with maps of one shape). The gamma fitted for ``threshold_`` has
     a free location, so the (centred, partly negative) training scores are shifted
     to be positive before the fit and the threshold is shifted back.
 
@@ -385,6 +387,23 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         scores : ndarray of shape (n_clips,), dtype float64
         """
         return self._combine(self._member_scores(X, metadata))
+
+    def _clip_maps(self, X, **metadata):
+        """Weighted sum of the members' maps, each divided by its score scale."""
+        routed = self._route("decision_function", metadata)
+        total = None
+        for (name, _), member, weight, scale in zip(
+                self.estimators, self.estimators_, self.weights_, self.score_std_):
+            if not hasattr(member, "anomaly_map"):
+                raise TypeError(f"Member {name!r} ({type(member).__name__}) has no "
+                                "anomaly_map, so the ensemble has none.")
+            maps = member.anomaly_map(X, **routed[name]["score"])
+            maps = [weight / scale * np.asarray(m, dtype=np.float64) for m in maps]
+            if total is not None and [m.shape for m in maps] != [m.shape for m in total]:
+                raise ValueError(f"Member {name!r} gives anomaly maps of other shapes "
+                                 "than the members before it; they cannot be added.")
+            total = maps if total is None else [t + m for t, m in zip(total, maps)]
+        return total
 
     @property
     def n_features_in_(self):

@@ -205,7 +205,8 @@ class HVAEDetector(BaseNeuralDetector):
     twice the Gaussian negative log-likelihood (eq. 1), so that the optimal
     ``precision_i`` is ``1 / (x_i - x_hat_i) ** 2``, a true precision. With a mean
     in the loss the optimum would be ``n`` times that: the same model up to that
-    rescaling. The window score is ``wMSE`` (eval mode: no dropout, ``z = mu``).
+    rescaling. The window score is ``wMSE`` (eval mode: no dropout, ``z = mu``);
+    ``anomaly_map`` gives each window's ``precision_i (x_i - x_hat_i) ** 2``.
 
     Defaults: the paper's log-mel models (Table 1) use 5 stacked frames (as the
     DCASE 2020 baseline: ``FrameStacker(n_frames=5)``), hidden layers
@@ -274,3 +275,7 @@ class HVAEDetector(BaseNeuralDetector):
     def _unit_scores(self, y_pred, y_true):
         x_hat, precision, _, _ = y_pred
         return weighted_mse(x_hat, precision, y_true)
+
+    def _unit_errors(self, y_pred, y_true):
+        x_hat, precision, _, _ = y_pred
+        return precision * (y_true - x_hat).square()

@@ -154,7 +154,8 @@ class IDConditionedAE(BaseNeuralDetector):
     (``"l2"``), with ``t = x`` for a matching ID and ``t = C`` otherwise (the
     paper's L1 and squared L2 norms, divided by the number of features). With a
     single machine ID every window matches. Scoring conditions every window on its
-    clip's own ID and scores ``t = x``.
+    clip's own ID and scores ``t = x``; ``anomaly_map`` gives each window's
+    ``|out_i - x_i|`` (``"l1"``) or ``(out_i - x_i) ** 2`` (``"l2"``).
 
     Defaults are the paper's first submission (section 3.3): ``alpha = 0.75``,
     ``C = 5``, mean absolute error, Adam, 100 epochs, the learning rate times 0.95
@@ -247,6 +248,10 @@ class IDConditionedAE(BaseNeuralDetector):
 
     def _build_criterion(self):
         return _LOSSES[self.loss]()
+
+    def _unit_errors(self, y_pred, y_true):
+        error = (y_pred - y_true).flatten(1)
+        return error.abs() if self.loss == "l1" else error.square()
 
     def _default_callbacks(self):
         if self.lr_decay == 1:

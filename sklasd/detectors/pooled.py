@@ -33,6 +33,8 @@ _DOMAIN_NOTES = """
     domains are not needed (the DCASE 2023+ evaluation data do not reveal them).
     ``domain`` is requested for ``fit`` under scikit-learn's metadata routing.
     Without ``domain`` a single model is fitted and its raw score is returned.
+    ``anomaly_map`` is taken against the model of the domain whose standardised
+    score is the smallest, the one that gives the clip its score.
 
     The rule follows the top DCASE 2023 systems, which score a test clip by its
     distance to the closest normal clip of the source and of the target domain and
@@ -71,9 +73,11 @@ def _standardization(scores):
 class _PooledDetector(AnomalyDetectorMixin, BaseEstimator):
     """Base of the detectors on pooled features (one model per domain, min rule).
 
-    A subclass implements ``_fit_model(X) -> model`` and ``_model_scores(model, X)
-    -> (n_clips,)`` and, where a model scores its own training clips specially
-    (nearest neighbours), ``_self_scores(model, X)``.
+    A subclass implements ``_fit_model(X) -> model``, ``_model_scores(model, X)
+    -> (n_clips,)``, ``_model_maps(model, X) -> (n_clips, n_features)`` (the
+    non-negative per-feature deviations behind the score) and, where a model
+    scores its own training clips specially (nearest neighbours),
+    ``_self_scores(model, X)``.
     """
 
     __metadata_request__fit = {"domain": True}
@@ -172,6 +176,19 @@ class _PooledDetector(AnomalyDetectorMixin, BaseEstimator):
         return self._domain_scores(X).min(axis=1)
 
 
+    def _clip_maps(self, X):
+        """Per-feature deviations from the model of the domain whose score is the min."""
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        nearest = (np.zeros(len(X), dtype=int) if len(self.models_) == 1
+                   else self._domain_scores(X).argmin(axis=1))
+        maps = np.zeros_like(X)
+        for j, model in enumerate(self.models_):
+            rows = nearest == j
+            if rows.any():
+                maps[rows] = self._model_maps(model, X[rows])
+        return maps
+
+
 class GaussianMixtureDetector(_PooledDetector):
     """Negative log-likelihood under a Gaussian mixture fitted to normal clips.
 
@@ -223,6 +240,9 @@ class GaussianMixtureDetector(_PooledDetector):
     (``-GaussianMixture.score_samples``). The authors' code scores with the best
     single component, ``-max_k log N(x; mu_k, Sigma_k)``; with the usual
     well-separated components the two agree up to the component weight.
+    Anomaly map: the squared standardized deviation per feature from the mean of
+    the most responsible component ``k`` (``GaussianMixture.predict``),
+    ``(x_j - mu_kj) ** 2 / Sigma_k,jj``.
     {domain_notes}
     References
     ----------
@@ -281,6 +301,17 @@ class GaussianMixtureDetector(_PooledDetector):
     def _model_scores(self, model, X):
         return -model.score_samples(X)
 
+    def _model_maps(self, model, X):
+        nearest = model.predict(X)  # the most responsible component
+        variances = {
+            "full": lambda: np.diagonal(model.covariances_, axis1=1, axis2=2),
+            "tied": lambda: np.diag(model.covariances_)[None],
+            "diag": lambda: model.covariances_,
+            "spherical": lambda: model.covariances_[:, None],
+        }[model.covariance_type]()
+        variances = np.broadcast_to(variances, model.means_.shape)
+        return (X - model.means_[nearest]) ** 2 / variances[nearest]
+
 
 class KNeighborsDetector(_PooledDetector):
     """Mean distance to the ``n_neighbors`` nearest normal clips.
@@ -308,8 +339,9 @@ class KNeighborsDetector(_PooledDetector):
 
     Attributes
     ----------
-    models_ : list of (StandardScaler or None, NearestNeighbors)
-        One fitted pair, or one per domain of ``domains_``.
+    models_ : list of (StandardScaler or None, NearestNeighbors, ndarray)
+        One fitted scaler, neighbour index and its (scaled) training vectors, or
+        one such triple per domain of ``domains_``.
     domains_ : ndarray of shape (n_domains,)
         The sorted domains seen at fit; ``array([None])`` without ``domain``.
     score_mean_, score_std_ : ndarray of shape (n_domains,)
@@ -326,6 +358,11 @@ class KNeighborsDetector(_PooledDetector):
     Score: ``mean_{j <= k} d(x, n_j)`` over the ``k`` training clips ``n_j``
     nearest to ``x``. A training clip scored at fit skips itself (leave-one-out),
     so ``threshold_`` comes from leave-one-out scores.
+
+    Anomaly map: ``mean_j (x - n_j) ** 2 / ||x - n_j||`` per feature (0 where
+    ``x = n_j``), which sums over the features to the score with the Euclidean
+    metric: each feature's share of the distance to the nearest normal clips
+    (in the standardized space with ``standardize=True``).
     {domain_notes}
     References
     ----------
@@ -362,12 +399,21 @@ class KNeighborsDetector(_PooledDetector):
     def _fit_model(self, X):
         scaler = StandardScaler().fit(X) if self.standardize else None
         Z = scaler.transform(X) if scaler is not None else X
-        return scaler, NearestNeighbors(metric=self.metric, n_jobs=self.n_jobs).fit(Z)
+        return scaler, NearestNeighbors(metric=self.metric, n_jobs=self.n_jobs).fit(Z), Z
 
     def _distances(self, model, X, k):
-        scaler, nn = model
+        scaler, nn, _ = model
         Z = scaler.transform(X) if scaler is not None else X
         return nn.kneighbors(Z, n_neighbors=k)[0]
+
+    def _model_maps(self, model, X):
+        scaler, nn, references = model
+        Z = scaler.transform(X) if scaler is not None else X
+        k = min(self.n_neighbors, nn.n_samples_fit_)
+        neighbours = nn.kneighbors(Z, n_neighbors=k, return_distance=False)
+        squared = (Z[:, None, :] - references[neighbours]) ** 2  # (clip, k, feature)
+        norm = np.sqrt(squared.sum(axis=2, keepdims=True))
+        return (squared / np.where(norm > 0, norm, 1.0)).mean(axis=1)
 
     def _model_scores(self, model, X):
         k = min(self.n_neighbors, model[1].n_samples_fit_)
@@ -417,6 +463,9 @@ class MahalanobisDetector(_PooledDetector):
     Notes
     -----
     Score: ``(x - mu)^T Sigma^-1 (x - mu)`` (``EmpiricalCovariance.mahalanobis``).
+    Anomaly map: the squared standardized deviation from the mean per feature,
+    ``(x_j - mu_j) ** 2 / Sigma_jj`` (the score itself where the features are
+    uncorrelated).
     {domain_notes}
     References
     ----------
@@ -451,6 +500,9 @@ class MahalanobisDetector(_PooledDetector):
 
     def _model_scores(self, model, X):
         return model.mahalanobis(X)
+
+    def _model_maps(self, model, X):
+        return (X - model.location_) ** 2 / np.diag(model.covariance_)
 
 
 for _cls in (GaussianMixtureDetector, KNeighborsDetector, MahalanobisDetector):

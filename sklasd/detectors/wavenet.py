@@ -239,7 +239,9 @@ class WaveNetPredictor(BaseSkorchDetector):
     last one ends at the clip's end).
 
     With ``e[f, t] = (x_hat[f, t] - x[f, t]) ** 2`` over the predicted frames of a
-    clip, ``frame_scores`` are ``mean_f e[f, t]`` and the clip score is
+    clip, ``frame_scores`` are ``mean_f e[f, t]``, ``anomaly_map`` is ``e`` on the
+    clip's frames (0 on its first ``receptive_field_`` frames, which are not
+    predicted) and the clip score is
 
     - ``"percentile"``: ``P_q over f of (P_q over t of e[f, t])``, ``P_q`` the
       ``q``-th percentile (numpy's linear interpolation);
@@ -414,6 +416,15 @@ class WaveNetPredictor(BaseSkorchDetector):
 
     def _frame_scores(self, X, meta):
         return self._summaries(X)[0]
+
+    def _unit_maps(self, X, meta):
+        """Squared prediction errors on the clips' frames, 0 on the first receptive field."""
+        maps = np.zeros(X.shape, dtype=np.float64)
+        c0 = 0
+        for pred, target in self._predictions(X):
+            maps[c0:c0 + len(pred), :, self.receptive_field_:] = (pred - target) ** 2
+            c0 += len(pred)
+        return maps
 
     def _clip_scores(self, X, meta):
         _, percentiles, diffs = self._summaries(X)

@@ -21,7 +21,8 @@ def test_defaults_shape_dtype_and_keys(bunch):
     assert np.abs(bunch.data).max() <= 1.0 and np.isfinite(bunch.data).all()
     assert set(bunch.keys()) == {"data", "sr", "filenames", "target", "machine_type",
                                  "machine_id", "split", "domain", "attributes", "frame",
-                                 "DESCR"}
+                                 "DESCR", "anomaly_onset", "anomaly_offset",
+                                 "anomaly_fmin", "anomaly_fmax"}
     assert bunch.target.dtype == np.int64 and int(bunch.target.sum()) == 20
     assert set(bunch.domain) == {""} and set(bunch.machine_type) == {"motor"}
     assert list(bunch.filenames) == sorted(bunch.filenames)
@@ -50,6 +51,50 @@ def test_every_id_has_train_and_test_normals_and_anomalies(bunch):
         kinds = rows.anomaly_type[rows.target == 1].value_counts()
         assert set(kinds.index) == {"bearing", "frequency_shift", "rattle"} and kinds.min() >= 3
     assert set(bunch.attributes.anomaly_type[bunch.target == 0]) == {""}
+
+
+TRUTH = ["anomaly_onset", "anomaly_offset", "anomaly_fmin", "anomaly_fmax"]
+
+
+def test_truth_columns_say_when_and_where(bunch):
+    frame = bunch.frame
+    for name in TRUTH:
+        np.testing.assert_array_equal(bunch[name], frame[name].to_numpy())
+        assert bunch[name].dtype == np.float64
+    assert frame.loc[frame.target == 0, TRUTH].isna().all().all()
+    kind = frame.anomaly_type
+    whole = frame[kind.isin(["bearing", "frequency_shift"])]
+    assert whole[["anomaly_onset", "anomaly_offset"]].isna().all().all()
+    assert frame.loc[kind == "frequency_shift", ["anomaly_fmin", "anomaly_fmax"]].isna().all().all()
+    bearing = frame[kind == "bearing"]
+    assert ((bearing.anomaly_fmin >= 2400) & (bearing.anomaly_fmax <= 5100)).all()
+    assert (bearing.anomaly_fmin < bearing.anomaly_fmax).all()
+    rattle = frame[kind == "rattle"]
+    assert rattle[["anomaly_fmin", "anomaly_fmax"]].isna().all().all()  # broadband
+    length = rattle.anomaly_offset - rattle.anomaly_onset
+    assert (rattle.anomaly_onset >= 0).all() and (rattle.anomaly_offset <= 2.0).all()
+    assert ((length > 0) & (length < 0.5)).all()
+
+
+def _energy_in(clip, sr, onset, offset):
+    """Share of a clip's energy between onset and offset (s) over its share of time."""
+    power = clip.astype(np.float64) ** 2
+    inside = power[int(onset * sr):int(offset * sr)].sum() / power.sum()
+    return inside / ((offset - onset) * sr / len(clip))
+
+
+def test_localized_anomalies_sound_inside_their_truth():
+    b = make_machine_sounds(6, 6, machine_ids=("id_00",), anomaly_types=("impact", "rattle"),
+                            random_state=1)
+    anomalous = np.flatnonzero(b.target == 1)
+    assert set(b.attributes.anomaly_type.iloc[anomalous]) == {"impact", "rattle"}
+    for i in anomalous:
+        onset, offset = b.anomaly_onset[i], b.anomaly_offset[i]
+        assert 0 <= onset < offset <= 2.0 and offset - onset < 0.5
+        # the event makes its span louder than the clip on average
+        assert _energy_in(b.data[i], b.sr, onset, offset) > 1.3, i
+    impacts = anomalous[b.attributes.anomaly_type.to_numpy()[anomalous] == "impact"]
+    assert ((b.anomaly_fmin[impacts] >= 900) & (b.anomaly_fmax[impacts] <= 3100)).all()
 
 
 def test_ids_rotate_at_different_frequencies(bunch):
