@@ -120,6 +120,7 @@ def _clip_figure(model, clip, machine_id, title):
     """The clip's log-mel spectrogram with its anomaly map, and its regions in words."""
     import matplotlib.pyplot as plt
 
+    from sklasd.maps import anomaly_regions, describe_regions
     from sklasd.plotting import plot_anomaly_map, plot_spectrogram
 
     k, logmel = _log_mel_step(model)
@@ -132,9 +133,9 @@ def _clip_figure(model, clip, machine_id, title):
         plot_spectrogram(log_mel, ax=ax, cmap="gray_r", **axes, **band)
         words = "no anomaly map: this model does not compute one"
     else:
-        regions = _regions(anomaly_map, **axes, **band)
+        regions = anomaly_regions(anomaly_map, **axes, **band)
         plot_anomaly_map(log_mel, anomaly_map, regions=regions, ax=ax, **axes, **band)
-        words = _describe(regions)
+        words = describe_regions(regions) or "no region stands out"
     ax.set_title(title, fontsize="small")
     return _png(ax.figure), words
 
@@ -160,20 +161,6 @@ def _anomaly_map(model, clip, machine_id):
     return np.asarray(_routed(model, "anomaly_map", [clip], [machine_id])[0])
 
 
-def _regions(anomaly_map, **axes):
-    try:  # until sklasd.maps exists
-        from sklasd.maps import anomaly_regions
-    except ImportError:
-        return None
-    return anomaly_regions(anomaly_map, **axes)
-
-
-def _describe(regions):
-    if regions is None:
-        return "-"
-    from sklasd.maps import describe_regions
-
-    return describe_regions(regions) or "no region stands out"
 
 
 # --- audio -----------------------------------------------------------------------

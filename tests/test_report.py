@@ -1,4 +1,5 @@
 """Tests of the run report (sklasd/report.py) and of ``sklasd report``."""
+import re
 from html.parser import HTMLParser
 
 import matplotlib
@@ -38,17 +39,8 @@ class _Loudness(_Level):
         return [np.clip(np.asarray(x) - self.mean_, 0, None).astype(np.float32) for x in X]
 
 
-class _MapPipeline(Pipeline):
-    """``Pipeline.anomaly_map`` as the interface defines it (until the library has it)."""
-
-    def anomaly_map(self, X):
-        return self[-1].anomaly_map(self[:-1].transform(X))
-
-
 def _pipeline(detector):
-    steps = [("logmel", LogMelTransformer(n_mels=32)), ("detector", detector)]
-    mapped = hasattr(detector, "anomaly_map") and not hasattr(Pipeline, "anomaly_map")
-    return (_MapPipeline if mapped else Pipeline)(steps)
+    return Pipeline([("logmel", LogMelTransformer(n_mels=32)), ("detector", detector)])
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +191,8 @@ def test_run_writes_the_report_and_report_rebuilds_it(tmp_path, capsys):
     page = _Page((out / "report.html").read_text(encoding="utf-8"))
     _check_self_contained(page)
     assert len(page.clips) == 6 and [t for t, _ in page.tags].count("audio") == 6
+    top = page.clips[0]["regions"]  # the default pipeline's map, in words
+    assert re.fullmatch(r"\d+\.\d-\d+\.\d s, \d+\.\d-\d+\.\d kHz(; .*)?", top), top
     (out / "report.html").unlink()
     assert main(["report", str(out), "--quiet"]) == 0
     again = _Page((out / "report.html").read_text(encoding="utf-8"))
