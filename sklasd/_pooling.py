@@ -252,8 +252,11 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
         ``bin_mean_[f]``), normalized over the bin's frames; where no frame
         exceeds the normal level, the weights alone. So a bin raised by a short
         event puts its value on that event's frames, also when a louder normal
-        event (a valve's click, present in the normal clips too) holds the top
-        rank.
+        event as loud in every normal clip holds the top rank. A normal event
+        whose level varies from clip to clip still draws much of the value
+        through its own fluctuations (``benchmarks/bench_maps.py
+        --normal-events``: the peaks of the pooled pipelines' maps then fall on
+        the anomaly no more often than chance).
 
         Examples
         --------
