@@ -31,7 +31,7 @@ from sklasd._interrupt import check_interrupted
 __all__ = ["OutputError", "output_folder", "output_file"]
 
 #: Suffixes of the files a folder may hold to be replaced with ``overwrite=True``.
-RESULT_SUFFIXES = {".csv", ".png", ".joblib", ".sklasd", ".json", ".txt", ".log"}
+RESULT_SUFFIXES = {".csv", ".png", ".joblib", ".sklasd", ".json", ".txt", ".log", ".html"}
 
 _STAGED = re.compile(r"^\.sklasd-(?:stage|old)-(\d+)-")
 

@@ -3,7 +3,8 @@
 ``sklasd run [DATA_DIR]`` is the main job: for each machine type in a folder of any
 layout the loaders recognise (or in built-in synthetic data when no folder is given),
 fit the default pipeline on the normal training clips, score the test clips, and write
-DCASE-style result files, a metrics table, plots and the fitted pipelines.
+DCASE-style result files, a metrics table, plots, the fitted pipelines and
+``report.html`` (sklasd.report), which ``sklasd report OUT_DIR`` writes again.
 ``sklasd fit`` / ``sklasd score`` train a model on a
 folder and score new recordings with it. ``sklasd run --scheduler`` fits the machine
 types on a Dask cluster and scores there in chunks (sklasd.parallel).
@@ -187,22 +188,17 @@ def _write_type_results(stage, machine_type, frame, scores, decisions):
 
 
 def _save_plots(stage, machine_type, frame, scores, threshold):
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """``roc_<type>.png`` (where both classes are labelled) and
+    ``score_histogram_<type>.png``."""
     import matplotlib.pyplot as plt
 
-    from sklasd.plotting import plot_roc, plot_score_histogram
+    from sklasd.report import summary_figures
 
-    y = frame["target"].to_numpy()
-    if {0, 1} <= set(y):
-        ax = plot_roc(y, scores, groups=frame["machine_id"].to_numpy(), max_fpr=0.1)
-        ax.set_title(f"ROC: {machine_type}")
-        ax.figure.savefig(stage / f"roc_{machine_type}.png", dpi=100)
-    ax = plot_score_histogram(y, scores, threshold=threshold)
-    ax.set_title(f"Anomaly scores: {machine_type}")
-    ax.figure.savefig(stage / f"score_histogram_{machine_type}.png", dpi=100)
-    plt.close("all")
+    names = {"roc": "roc", "histogram": "score_histogram"}
+    rows = frame.assign(anomaly_score=scores)
+    for kind, figure in summary_figures(machine_type, rows, threshold).items():
+        figure.savefig(stage / f"{names[kind]}_{machine_type}.png", dpi=100)
+        plt.close(figure)
 
 
 # --- commands --------------------------------------------------------------------
@@ -273,7 +269,7 @@ def cmd_run(args, log):
     kept, skipped = _screen(bunch.data, args.skip_bad, log, args.model)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     data = bunch.data[kept]
-    tested, training = [], {}
+    tested, training, models = [], {}, {}
     PROGRESS.plan(frame["machine_type"].nunique())
     with _staging(args) as stage:
         items = [(machine_type, rows.reset_index(drop=True), data[rows.index.to_numpy()])
@@ -285,6 +281,7 @@ def cmd_run(args, log):
             _write_type_results(stage, machine_type, test_frame, scores, decisions)
             _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
             save_models({machine_type: model}, stage / f"model_{machine_type}.joblib")
+            models[machine_type] = model
             test_frame["anomaly_score"] = scores
             test_frame["decision_result"] = decisions
             tested.append(test_frame)
@@ -306,11 +303,38 @@ def cmd_run(args, log):
         if skipped:
             pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
                 stage / "skipped.csv", index=False)
+        _write_run_report(args, stage, results, report, models, frame, data)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_colwidth", 60,
                            "display.float_format", "{:.4f}".format):
         print(report.drop(columns=["training"]).to_string())
     log(f"results written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _write_run_report(args, stage, results, metrics, models, frame, data):
+    """``report_data.json`` and, unless ``--no-report``, ``report.html``."""
+    from sklasd.report import write_report, write_report_data
+
+    data_dir = None if args.data_dir is None else str(Path(args.data_dir).resolve())
+    write_report_data(stage, data_dir=data_dir, seed=args.seed, model=args.model,
+                      machine_types=models)
+    if args.no_report:
+        return
+    PROGRESS.phase("writing the report")
+    audio = None if isinstance(data[0], str) else dict(zip(frame["filename"], data))
+    write_report(stage, results, metrics, models, audio=audio,
+                 base_dir=Path(args.out).resolve(),
+                 run_info={"data": data_dir or "built-in generated machine sounds",
+                           "model": args.model, "seed": args.seed})
+
+
+def cmd_report(args, log):
+    from sklasd.report import rebuild_report
+
+    path = rebuild_report(args.run_dir, output=args.output,
+                          overwrite=args.overwrite or None)
+    log(f"report written to {Path(path).resolve()}")
     return 0
 
 
@@ -452,13 +476,15 @@ def _fraction(text):
     return value
 
 
-def _messages(parser):
+def _messages(parser, skip_bad=True):
     parser.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
                         default=0, help="errors only: no notes, warnings or progress")
     parser.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
                         help="also log the training losses of every epoch")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (a folder is replaced whole)")
+    if not skip_bad:
+        return
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip unreadable or too short files with a warning instead "
                              "of failing, and list them in skipped.csv")
@@ -521,8 +547,21 @@ def build_parser():
                      help="run on Dask (sklasd[dask]): a scheduler address or scheduler "
                           "file, or local[:N] for a LocalCluster of N workers; the workers "
                           "read the files, so DATA_DIR must be at the same path on them")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not write report.html (report_data.json is still "
+                          "written, so `sklasd report` can write it later)")
     _common(run)
     run.set_defaults(func=cmd_run, output_kind="folder", output_attr="out")
+
+    report = _subparser(sub, "report", "write report.html of a finished `sklasd run` "
+                                       "folder again (its model files are loaded: a "
+                                       "model file runs code, use only trusted ones)")
+    report.add_argument("run_dir", help="output folder of `sklasd run`")
+    report.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="the page to write (default: RUN_DIR/report.html, which "
+                             "is replaced)")
+    _messages(report, skip_bad=False)
+    report.set_defaults(func=cmd_report, output_kind=None, output_attr="output")
 
     fit = _subparser(sub, "fit", "fit a model on a folder of (normal) recordings")
     fit.add_argument("train_dir", nargs="+",
@@ -575,6 +614,8 @@ def _check_device(device):
 def _open_output(args):
     """Open the command's output before any work (sklasd._outputs): staging, lock."""
     path = getattr(args, args.output_attr)
+    if args.output_kind is None:  # the command opens its output itself
+        return contextlib.nullcontext(None)
     inputs = []
     for name in ("data_dir", "train_dir", "test_dir", "model_file", "denoise"):
         given = getattr(args, name, None) or []

@@ -3,8 +3,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-from sklasd.plotting import plot_roc, plot_score_histogram, plot_spectrogram  # noqa: E402
+from sklasd.plotting import (  # noqa: E402
+    plot_anomaly_map,
+    plot_roc,
+    plot_score_histogram,
+    plot_spectrogram,
+)
 
 
 def test_plot_roc_one_curve_per_group_with_both_classes():
@@ -44,3 +50,49 @@ def test_plot_spectrogram_shows_the_data():
     ax = plot_spectrogram(S, title="clip")
     assert ax.get_title() == "clip"
     assert ax.collections[0].get_array().size == S.size
+
+
+def _region(onset, offset, fmin, fmax):
+    from collections import namedtuple
+
+    return namedtuple("Region", "onset offset fmin fmax peak")(onset, offset, fmin, fmax, 1.0)
+
+
+def test_plot_anomaly_map_overlays_a_2d_map_and_outlines_regions():
+    S = np.full((32, 40), -40.0, dtype=np.float32)
+    M = np.zeros_like(S)
+    M[10:15, 5:9] = 2.0
+    ax = plot_anomaly_map(S, M, sr=16000, hop_length=512,
+                          regions=[_region(0.16, 0.29, 500.0, 900.0)])
+    spectrogram, overlay = ax.collections[:2]
+    assert overlay.get_array().size == M.size and overlay.get_clim() == (0.0, 2.0)
+    (box,) = ax.patches
+    assert np.isclose(box.get_x(), 0.16) and np.isclose(box.get_height(), 400.0)
+    assert ax.get_xlabel() == "Time (s)"
+    raised = plot_anomaly_map(S, M + 1.0, sr=16000, hop_length=512)
+    assert raised.collections[1].get_clim() == (1.0, 3.0)  # transparent at the median
+
+
+def test_a_region_of_one_frame_and_one_bin_is_drawn_large_enough_to_see():
+    S = np.full((32, 500), -40.0, dtype=np.float32)
+    ax = plot_anomaly_map(S, np.zeros_like(S), sr=16000, hop_length=512,
+                          regions=[_region(5.0, 5.0, 4000.0, 4000.0)])
+    (box,) = ax.patches
+    assert np.isclose(box.get_width(), 0.025 * 500 * 512 / 16000)
+    assert np.isclose(box.get_x() + box.get_width() / 2, 5.0)
+    assert box.get_y() < 4000.0 < box.get_y() + box.get_height() and box.get_height() > 300
+
+
+def test_plot_anomaly_map_draws_a_1d_map_as_a_curve():
+    S = np.full((32, 40), -40.0, dtype=np.float32)
+    curve = np.linspace(0, 1, 40)
+    ax = plot_anomaly_map(S, curve, sr=16000, hop_length=512,
+                          regions=[_region(0.5, 0.7, np.nan, np.nan)])
+    twin = [other for other in ax.figure.axes if other is not ax and other.lines]
+    np.testing.assert_allclose(twin[0].lines[0].get_ydata(), curve)
+    assert np.isclose(ax.patches[0].get_height(), 8000.0)  # the whole band
+
+
+def test_plot_anomaly_map_rejects_a_map_of_another_shape():
+    with pytest.raises(ValueError, match="anomaly_map"):
+        plot_anomaly_map(np.zeros((32, 40)), np.zeros((32, 41)), sr=16000, hop_length=512)
