@@ -39,29 +39,9 @@ from sklasd._runplan import duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
+from sklasd.utils._routing import call_with_machine_id
 
 __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
-
-
-def _routed(model, method, X, machine_id):
-    """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
-
-    The machine IDs travel as metadata to a detector that
-    requests them (IDConditionedAE); the other models get none.
-    """
-    import sklearn
-
-    from sklasd.utils._routing import requested_metadata
-
-    with sklearn.config_context(enable_metadata_routing=True):
-        # predict takes what anomaly_score takes
-        request = "fit" if method == "fit" else "anomaly_score"
-        if not requested_metadata(model, request, {"machine_id": machine_id}):
-            return getattr(model, method)(X)
-        if machine_id is None:
-            raise ValueError("this model needs the machine ID of the clips: "
-                             "give --machine-id")
-        return getattr(model, method)(X, machine_id=np.asarray(machine_id))
 
 
 def _score_and_label(model, X, machine_id):
@@ -71,8 +51,9 @@ def _score_and_label(model, X, machine_id):
     """
     PROGRESS.phase("scoring")
     Xt = model[:-1].transform(X)
-    labels = _routed(model[-1], "predict", Xt, machine_id)
-    return _routed(model[-1], "anomaly_score", Xt, machine_id), (labels == -1).astype(int)
+    labels = call_with_machine_id(model[-1], "predict", Xt, machine_id)
+    scores = call_with_machine_id(model[-1], "anomaly_score", Xt, machine_id)
+    return scores, (labels == -1).astype(int)
 
 
 # --- data ---------------------------------------------------------------------
@@ -214,7 +195,7 @@ def _run_type(args, machine_type, frame, data, log):
     test_frame = frame.loc[test].assign(notes=duration_notes(data[test], reference))
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"].to_numpy()
-    _routed(model, "fit", data[train], ids[train])
+    call_with_machine_id(model, "fit", data[train], ids[train])
     if np.isin(test, train).all() and len(train) >= 2:  # one's own recordings, unlabeled
         scores, decisions = _cross_fitted(args, machine_type, data, ids, train)
     else:  # in chunks of clips on the workers under --scheduler, one call otherwise
@@ -232,7 +213,7 @@ def _cross_fitted(args, machine_type, data, ids, clips, n_folds=5):
     folds = KFold(min(n_folds, len(clips)), shuffle=True, random_state=args.seed)
     for fit_on, held_out in folds.split(clips):
         model = _new_model(args, machine_type)
-        _routed(model, "fit", data[clips[fit_on]], ids[clips[fit_on]])
+        call_with_machine_id(model, "fit", data[clips[fit_on]], ids[clips[fit_on]])
         scores[held_out], decisions[held_out] = _score_and_label(
             model, data[clips[held_out]], ids[clips[held_out]])
     return scores, decisions
@@ -377,8 +358,8 @@ def cmd_fit(args, log):
         kind = "normal" if (bunch.target[rows] == 0).all() else "unlabeled"
         log(f"[{machine_type}] fitting on {len(rows)} {kind} clips")
         model = _new_model(args, machine_type)
-        models[machine_type] = _routed(model, "fit", bunch.data[rows],
-                                       bunch.machine_id[rows])
+        models[machine_type] = call_with_machine_id(model, "fit", bunch.data[rows],
+                                                    bunch.machine_id[rows])
     with _staging(args) as stage:
         save_models(models, stage)
     log(f"model for {', '.join(types)} written to {args.output}")

@@ -155,7 +155,8 @@ def describe_regions(regions):
     -------
     text : str
         One ``"<onset>-<offset> s, <fmin>-<fmax> kHz"`` per region (times to 0.1 s,
-        frequencies to 0.1 kHz; without the band where it is NaN), joined by
+        frequencies to 0.1 kHz, or to 0.01 / 0.001 where the two ends would
+        otherwise read the same; without the band where it is NaN), joined by
         ``"; "``; ``""`` when there are none.
 
     Examples
@@ -164,13 +165,24 @@ def describe_regions(regions):
     >>> describe_regions([Region(2.12, 2.4, 1000.0, 2200.0, 3.0),
     ...                   Region(5.0, 5.31, float("nan"), float("nan"), 1.0)])
     '2.1-2.4 s, 1.0-2.2 kHz; 5.0-5.3 s'
+    >>> describe_regions([Region(0.688, 0.72, 1000.0, 1030.0, 2.0)])
+    '0.69-0.72 s, 1.00-1.03 kHz'
     >>> describe_regions([])
     ''
     """
     parts = []
     for r in regions:
-        text = f"{r.onset:.1f}-{r.offset:.1f} s"
+        text = f"{_span(r.onset, r.offset)} s"
         if np.isfinite(r.fmin) and np.isfinite(r.fmax):
-            text += f", {r.fmin / 1000:.1f}-{r.fmax / 1000:.1f} kHz"
+            text += f", {_span(r.fmin / 1000, r.fmax / 1000)} kHz"
         parts.append(text)
     return "; ".join(parts)
+
+
+def _span(lo, hi):
+    """``"lo-hi"`` to one decimal, or to as many as make the two ends differ (up to 3)."""
+    for digits in (1, 2, 3):
+        text = f"{lo:.{digits}f}-{hi:.{digits}f}"
+        if f"{lo:.{digits}f}" != f"{hi:.{digits}f}":
+            break
+    return text

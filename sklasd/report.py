@@ -28,6 +28,7 @@ import pandas as pd
 
 from sklasd import __version__
 from sklasd._outputs import output_file
+from sklasd.utils._routing import call_with_machine_id
 
 __all__ = ["write_report", "render_report", "rebuild_report", "write_report_data",
            "summary_figures"]
@@ -156,9 +157,7 @@ def _anomaly_map(model, clip, machine_id):
     """The clip's anomaly map, or None when the model has no ``anomaly_map``."""
     if not hasattr(model, "anomaly_map"):
         return None
-    from sklasd.cli import _routed
-
-    return np.asarray(_routed(model, "anomaly_map", [clip], [machine_id])[0])
+    return np.asarray(call_with_machine_id(model, "anomaly_map", [clip], [machine_id])[0])
 
 
 

@@ -78,6 +78,14 @@ def test_describe_regions_words():
 
 
 @pytest.mark.quality
+def test_describe_regions_one_frame_region_ends_differ():
+    m = np.zeros(100)
+    m[40] = 1.0  # one frame of 32 ms
+    [r] = anomaly_regions(m, sr=16000, hop_length=512)
+    onset, offset = describe_regions([r])[:-2].split("-")
+    assert float(onset) < float(offset)
+
+
 def test_default_pipeline_map_peaks_inside_localized_anomalies():
     """Issue 16's evidence: the peak of the default pipeline's map lies within 0.1 s of
     the injected impact or rattle for at least 80 % of the anomalous clips."""

@@ -68,3 +68,20 @@ def anomaly_scores(estimator, X, **metadata):
         f"{type(estimator).__name__} has none of the following attributes: "
         "anomaly_score, score_samples."
     )
+
+
+def call_with_machine_id(model, method, X, machine_id):
+    """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
+
+    The machine IDs travel as metadata to a detector that requests them
+    (IDConditionedAE); the other models get none. ``predict`` and
+    ``anomaly_map`` take what ``anomaly_score`` takes.
+    """
+    with sklearn.config_context(enable_metadata_routing=True):
+        request = "fit" if method == "fit" else "anomaly_score"
+        if not requested_metadata(model, request, {"machine_id": machine_id}):
+            return getattr(model, method)(X)
+        if machine_id is None:
+            raise ValueError("this model needs the machine ID of the clips: "
+                             "give --machine-id")
+        return getattr(model, method)(X, machine_id=np.asarray(machine_id))
