@@ -108,7 +108,9 @@ def summary_figures(machine_type, results, threshold):
     y, scores = results["target"].to_numpy(), results["anomaly_score"].to_numpy()
     figures = {}
     if {0, 1} <= set(y):
-        ax = plot_roc(y, scores, groups=results["machine_id"].to_numpy(), max_fpr=0.1)
+        # one curve per machine ID; clips without one are the machine type's curve
+        groups = results["machine_id"].fillna("").astype(str).replace("", machine_type)
+        ax = plot_roc(y, scores, groups=groups.to_numpy(), max_fpr=0.1)
         ax.set_title(f"ROC: {machine_type}")
         figures["roc"] = ax.figure
     ax = plot_score_histogram(y, scores, threshold=threshold)
