@@ -189,6 +189,9 @@ class WaveNetPredictor(BaseSkorchDetector):
         Gamma quantile of the training clip scores used as ``threshold_``.
     device : str, default="cpu"
         torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of scoring: ``"bfloat16"`` autocasts the scoring forward passes
+        (faster where the hardware has bfloat16; training stays float32).
     random_state : int, RandomState instance or None, default=None
         Seeds weights and excerpt sampling.
     verbose : int, default=0
@@ -307,12 +310,14 @@ class WaveNetPredictor(BaseSkorchDetector):
                  reg_covar=1e-6, standardize=True, betas=(0.85, 0.999), *,
                  max_epochs=100, lr=1e-3, batch_size=32, optimizer=torch.optim.Adam,
                  callbacks=None, validation_fraction=0.1, windows_per_clip=None,
-                 threshold_quantile=0.9, device="cpu", random_state=None, verbose=0):
+                 threshold_quantile=0.9, device="cpu", precision="float32",
+                 random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose)
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose)
         self.n_blocks = n_blocks
         self.channel_multiplier = channel_multiplier
         self.kernel_size = kernel_size
@@ -393,7 +398,7 @@ class WaveNetPredictor(BaseSkorchDetector):
         for c0 in range(0, X.shape[0], per_batch):
             S = self._standardize(X[c0:c0 + per_batch])
             x = torch.from_numpy(np.ascontiguousarray(S[..., :-1]))
-            with torch.inference_mode():
+            with self._scoring():
                 pred = self.net_.evaluation_step((x, None), training=False)
             yield pred.double().cpu().numpy(), S[..., self.receptive_field_:]
 
