@@ -35,6 +35,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from bench_features import median_rate
 from sklasd.cli import main as sklasd_main
 from sklasd.cli import make_model
 from sklasd.datasets import load_folder
@@ -52,15 +53,6 @@ PUBLISHED = {
     ("slider", "id_00"): (0.963315, 0.818451),
     ("valve", "id_02"): (0.674083, 0.512281),
 }
-
-
-def median_rate(func, n_clips, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return n_clips / statistics.median(times)
 
 
 def pyod_rate(train_paths, paths, repeats):
