@@ -34,7 +34,8 @@ def make_batch_net(net_class, estimator, *, module, criterion, train_split):
     ``_net_params()`` are extra ``NeuralNet`` arguments. An optimizer that has a
     multi-tensor implementation (``foreach``: Adam, AdamW, SGD, ...) uses it: the
     same updates (the HVAE's losses agree to the last bit) in a few vectorized calls
-    instead of a Python loop over parameters, which was about 10 % of an HVAE epoch.
+    instead of a Python loop over parameters (10 % of an HVAE epoch in a profile on
+    loaded cores; within the noise on quiet ones).
     """
     params = {}
     if "foreach" in inspect.signature(estimator.optimizer).parameters:
