@@ -4,9 +4,13 @@ Prints, in one run on 2 CPU cores:
 
 1. speed: seconds per training epoch (median over epochs, from skorch's history) on the
    75 normal training clips of slider id_00, scoring throughput in ten-second clips per
-   second end to end from wav files (decoding, log-mel, windows, AE; median of
-   ``--repeats`` runs over the 202 clips of the DCASE 2023 valve set), and the peak
-   resident memory of this process;
+   second end to end from wav files (decoding, log-mel with ``n_jobs=2``, windows, AE;
+   median of ``--repeats`` runs over the 202 clips of the DCASE 2023 valve set) in
+   float32 and with ``precision="bfloat16"``, beside PyOD's ``AudioAE`` scoring the
+   same files (its scoring rate does not depend on its training, so it is fitted for
+   one epoch); WaveNetPredictor's scoring rate likewise (``make_model("wavenet")``)
+   with the previous 8192 frames per forward pass in float32, the current batching,
+   and bfloat16; and the peak resident memory of this process;
 2. quality: ``sklasd run`` on each real folder of ``../shared/data`` that has labels,
    with AUC / pAUC (and AUC (source) / AUC (target) on the valve set) per machine type
    and ID / section and the number of clips beside each figure, next to a non-neural
@@ -14,7 +18,7 @@ Prints, in one run on 2 CPU cores:
    nearest training clips in standardized clip-mean log-mel space) and the official
    DCASE 2020 baseline's published development-set figure for that machine ID.
 
-Usage: python benchmarks/bench_scoring.py [--epochs 100] [--repeats 3]
+Usage: python benchmarks/bench_scoring.py [--epochs 100] [--repeats 3] [--speed-only]
 """
 
 import argparse
@@ -31,6 +35,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from bench_features import median_rate
 from sklasd.cli import main as sklasd_main
 from sklasd.cli import make_model
 from sklasd.datasets import load_folder
@@ -50,25 +55,60 @@ PUBLISHED = {
 }
 
 
+def pyod_rate(train_paths, paths, repeats):
+    """PyOD's AudioAE scoring rate on the same clips (fitted 1 epoch: speed only)."""
+    try:
+        from pyod.models.audio_ae import AudioAE
+    except ImportError:
+        return None
+    model = AudioAE(sr=16000, epoch_num=1, random_state=0).fit(list(train_paths))
+    return median_rate(lambda: model.decision_function(list(paths)), len(paths), repeats)
+
+
 def speed(epochs, repeats):
     slider = load_folder(SHARED / "dcase2020-task2-lite" / "slider")
     train = slider.data[(slider.split == "train") & (slider.target == 0)]
-    model = make_model("ae", max_epochs=epochs, random_state=0)
+    model = make_model("ae", max_epochs=epochs, random_state=0, n_jobs=2)
     start = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - start
     epoch_s = statistics.median(model[-1].net_.history[:, "dur"])
-    valve = load_folder(SHARED / "dcase2023-task2-valve")
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.anomaly_score(valve.data)
-        times.append(time.perf_counter() - start)
-    rate = len(valve.data) / statistics.median(times)
     print(f"fit on {len(train)} clips ({epochs} epochs): {fit_s:.1f} s in all, "
           f"{epoch_s:.3f} s per epoch (median)")
-    print(f"scoring end to end from wav files: {rate:.0f} ten-second clips/s "
-          f"(median of {repeats} runs over {len(valve.data)} clips; target >= 200)")
+    valve = load_folder(SHARED / "dcase2023-task2-valve")
+    reference = pyod_rate(train, valve.data, repeats)
+    print(f"scoring end to end from wav files, {len(valve.data)} clips, median of "
+          f"{repeats} runs (ten-second clips/s; PyOD AudioAE: "
+          + ("not installed)" if reference is None else f"{reference:.0f})"))
+    for precision in ("float32", "bfloat16"):
+        model[-1].set_params(precision=precision)
+        rate = median_rate(lambda: model.anomaly_score(valve.data), len(valve.data),
+                           repeats)
+        ratio = "" if reference is None else f", {rate / reference:.2f}x PyOD AudioAE"
+        print(f"  sklasd ae, n_jobs=2, precision={precision}: {rate:.0f} clips/s{ratio}")
+
+
+def wavenet_speed(repeats):
+    """WaveNet scoring end to end from wav (its rate does not depend on training)."""
+    import sklasd.detectors.wavenet as wavenet
+
+    valve = load_folder(SHARED / "dcase2023-task2-valve")
+    model = make_model("wavenet", max_epochs=1, random_state=0, n_jobs=2)
+    model.fit(valve.data[:25])
+    rates = {}
+    for frames, precision in ((8192, "float32"), (wavenet.SCORE_FRAMES, "float32"),
+                              (wavenet.SCORE_FRAMES, "bfloat16")):
+        default, wavenet.SCORE_FRAMES = wavenet.SCORE_FRAMES, frames
+        model[-1].set_params(precision=precision)
+        rates[frames, precision] = median_rate(
+            lambda: model.anomaly_score(valve.data), len(valve.data), repeats)
+        wavenet.SCORE_FRAMES = default
+    before = rates[8192, "float32"]
+    print(f"wavenet scoring end to end from wav files ({len(valve.data)} clips, median of "
+          f"{repeats} runs, ten-second clips/s):")
+    for (frames, precision), rate in rates.items():
+        print(f"  {frames} frames per forward, precision={precision}: {rate:.0f} "
+              f"({rate / before:.2f}x the previous 8192 frames in float32)")
 
 
 def knn_reference(bunch, test_files):
@@ -126,9 +166,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--speed-only", action="store_true", help="skip the AUC tables")
     args = parser.parse_args()
     speed(args.epochs, args.repeats)
-    for folder in FOLDERS:
+    wavenet_speed(args.repeats)
+    for folder in () if args.speed_only else FOLDERS:
         quality(folder, args.epochs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of this process: {peak:.0f} MiB")

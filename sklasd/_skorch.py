@@ -7,6 +7,7 @@ lives here once.
 """
 import contextlib
 import copy
+import inspect
 
 import numpy as np
 import torch
@@ -30,8 +31,16 @@ def make_batch_net(net_class, estimator, *, module, criterion, train_split):
 
     The estimator's ``callbacks`` are deep-copied (the given objects stay unchanged),
     its ``_default_callbacks()`` added, and a progress bar when ``verbose``; its
-    ``_net_params()`` are extra ``NeuralNet`` arguments.
+    ``_net_params()`` are extra ``NeuralNet`` arguments. An optimizer that has a
+    multi-tensor implementation (``foreach``: Adam, AdamW, SGD, ...) uses it: the
+    same updates (the HVAE's losses agree to the last bit) in a few vectorized calls
+    instead of a Python loop over parameters (10 % of an HVAE epoch in a profile on
+    loaded cores; within the noise on quiet ones).
     """
+    params = {}
+    if "foreach" in inspect.signature(estimator.optimizer).parameters:
+        params["optimizer__foreach"] = True
+    params.update(estimator._net_params())
     callbacks = copy.deepcopy(list(estimator.callbacks or []))
     callbacks += estimator._default_callbacks()
     if estimator.verbose:
@@ -51,7 +60,7 @@ def make_batch_net(net_class, estimator, *, module, criterion, train_split):
         callbacks=callbacks,
         device=estimator.device,
         verbose=estimator.verbose,
-        **estimator._net_params(),
+        **params,
     )
 
 

@@ -11,7 +11,7 @@ import soundfile as sf
 from joblib import Parallel, delayed
 
 __all__ = ["AudioError", "load_audio", "load_many", "decode_clips", "check_signal",
-           "pcm_to_float"]
+           "pcm_to_float", "read_into"]
 
 
 class AudioError(ValueError):
@@ -180,6 +180,46 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
         )
         file_sr = sr
     return check_signal(y, path, min_samples), int(file_sr)
+
+
+def read_into(path, out, sr, channel=None):
+    """Decode the first ``len(out)`` samples of a mono file at ``sr`` Hz into ``out``.
+
+    The allocation-free fast path of :func:`load_audio`: it applies only where that
+    function would neither resample nor down-mix, and gives the same samples there.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    out : ndarray of shape (n_samples,), float32, writeable
+        Filled in place.
+    sr : int
+        The rate the file must have.
+    channel : int or None, default=None
+        As in :func:`load_audio` (for a mono file None, 0 and -1 are its channel).
+
+    Returns
+    -------
+    done : bool
+        False, with ``out`` unspecified, where the file is not mono at ``sr``, holds
+        fewer than ``len(out)`` samples or cannot be read: call :func:`load_audio`,
+        which decodes it or names the problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> read_into("missing.wav", np.empty(4, np.float32), 16000)
+    False
+    """
+    if channel not in (None, 0, -1):
+        return False
+    try:
+        with sf.SoundFile(path) as f:
+            if f.samplerate != sr or f.channels != 1 or f.frames < out.shape[0]:
+                return False
+            return f.read(out.shape[0], dtype="float32", out=out).shape[0] == out.shape[0]
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
+        return False
 
 
 def load_many(paths, *, sr=None, channel=None, min_samples=1, n_jobs=None):

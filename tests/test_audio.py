@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sklasd.audio import AudioError, check_signal, load_audio, load_many
+from sklasd.audio import AudioError, check_signal, load_audio, load_many, read_into
 
 
 def test_audio_error_is_a_value_error():
@@ -74,3 +74,19 @@ def test_pcm_to_float_rejects_other_dtypes():
 
     with pytest.raises(ValueError, match="dtype bool"):
         pcm_to_float(np.zeros(3, dtype=bool))
+
+
+def test_read_into_gives_load_audio_samples_or_declines(tmp_path):
+    rng = np.random.default_rng(3)
+    y = rng.uniform(-0.5, 0.5, 1000).astype(np.float32)
+    mono, stereo = tmp_path / "mono.wav", tmp_path / "stereo.wav"
+    sf.write(mono, y, 8000, subtype="PCM_16")
+    sf.write(stereo, np.stack([y, y], axis=1), 8000)
+    out = np.full(600, np.nan, dtype=np.float32)
+    assert read_into(mono, out, 8000)
+    np.testing.assert_array_equal(out, load_audio(mono)[0][:600])
+    assert not read_into(mono, out, 16000)  # would need resampling
+    assert not read_into(mono, np.empty(1001, np.float32), 8000)  # too short
+    assert not read_into(mono, out, 8000, channel=1)  # load_audio names the error
+    assert not read_into(stereo, out, 8000)  # would need a down-mix
+    assert not read_into(tmp_path / "missing.wav", out, 8000)

@@ -8,7 +8,9 @@ units are cut from a clip and how a clip's score is made are the subclass's:
 per clip (the frame-based detectors), ``WaveNetPredictor`` scores excerpts its own
 way.
 """
+import contextlib
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ from sklasd._ragged import ragged_fit, ragged_scores
 from sklasd._skorch import SkorchEstimatorMixin, batch_bounds, make_batch_net, seeded
 from sklasd.base import AnomalyDetectorMixin
 
-from ..utils._sklearn_compat import Interval
+from ..utils._sklearn_compat import Interval, StrOptions
 
 # Units (windows) per forward pass when scoring: whole clips are batched together
 # up to this many windows (a 10 s DCASE clip has 309).
@@ -116,6 +118,12 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         becomes ``threshold_``.
     device : str, default="cpu"
         torch device for training and scoring (``"cuda"`` when asked).
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the scoring forward passes (training is float32 either
+        way): ``"bfloat16"`` runs them under ``torch.autocast`` in bfloat16, about
+        twice as fast on CPUs with native bfloat16 (AVX512-BF16, AMX) and on
+        recent GPUs, and changes scores slightly (see the detector's Notes); where
+        the device lacks it, a warning says so and scoring stays float32.
     random_state : int, RandomState instance or None, default=None
         Seeds torch (weights, dropout) and the unit sampler. Two fits with the same
         integer seed on CPU give identical scores.
@@ -168,6 +176,7 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         "windows_per_clip": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "threshold_quantile": [Interval(numbers.Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -175,7 +184,7 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
     def __init__(self, *, max_epochs=100, lr=1e-3, batch_size=512,
                  optimizer=torch.optim.Adam, callbacks=None, validation_fraction=0.1,
                  windows_per_clip=None, threshold_quantile=0.9, device="cpu",
-                 random_state=None, verbose=0):
+                 precision="float32", random_state=None, verbose=0):
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -185,6 +194,7 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         self.windows_per_clip = windows_per_clip
         self.threshold_quantile = threshold_quantile
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -281,6 +291,16 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         return self._make_batch(self._gather(X, clips, units), unit_meta, training)
 
     # -------------------------------------------------------------- scoring
+    def _scoring(self):
+        """The context of every scoring forward pass: inference mode, plus bfloat16
+        autocast with ``precision="bfloat16"`` where the device has bfloat16."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        device_type = torch.device(self.device).type
+        if self.precision == "bfloat16" and _has_bfloat16(device_type):
+            stack.enter_context(torch.autocast(device_type, dtype=torch.bfloat16))
+        return stack
+
     @ragged_scores
     def frame_scores(self, X, **metadata):
         """Anomaly score of every unit (window, predicted frame) of every clip.
@@ -342,3 +362,19 @@ class BaseSkorchDetector(AnomalyDetectorMixin, SkorchEstimatorMixin, BaseEstimat
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _has_bfloat16(device_type):
+    """Whether ``device_type`` computes in bfloat16 natively; warns where it does not."""
+    try:
+        if device_type == "cpu":
+            native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        else:
+            native = torch.cuda.is_bf16_supported() if device_type == "cuda" else True
+    except (AttributeError, RuntimeError):  # a torch without the check
+        native = False
+    if not native:
+        warnings.warn(f"precision='bfloat16': the {device_type} device has no native "
+                      "bfloat16 arithmetic (it would be slower); scoring in float32",
+                      stacklevel=4)
+    return native

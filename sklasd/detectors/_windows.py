@@ -81,7 +81,7 @@ class BaseNeuralDetector(BaseSkorchDetector):
     agg_window : int, default=94
         Windows per median window of ``"winmed"``.
     max_epochs, lr, batch_size, optimizer, callbacks, validation_fraction, \
-windows_per_clip, threshold_quantile, device, random_state, verbose
+windows_per_clip, threshold_quantile, device, precision, random_state, verbose
         As in :class:`~sklasd.detectors._core.BaseSkorchDetector`; the training
         units are windows (with 2-D input a clip is one window).
 
@@ -119,12 +119,14 @@ windows_per_clip, threshold_quantile, device, random_state, verbose
     def __init__(self, *, max_epochs=100, lr=1e-3, batch_size=512,
                  optimizer=torch.optim.Adam, callbacks=None, validation_fraction=0.1,
                  windows_per_clip=None, aggregation="mean", agg_window=94,
-                 threshold_quantile=0.9, device="cpu", random_state=None, verbose=0):
+                 threshold_quantile=0.9, device="cpu", precision="float32",
+                 random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose)
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose)
         self.aggregation = aggregation
         self.agg_window = agg_window
 
@@ -172,7 +174,7 @@ windows_per_clip, threshold_quantile, device, random_state, verbose
         clips_per_batch = max(1, SCORE_UNITS // n_units)
         self.net_.criterion_.train(False)
         out = []
-        with torch.inference_mode():
+        with self._scoring():
             for c0 in range(0, X.shape[0], clips_per_batch):
                 clips = np.arange(c0, min(c0 + clips_per_batch, X.shape[0]))
                 c, u = np.repeat(clips, n_units), np.tile(np.arange(n_units), len(clips))

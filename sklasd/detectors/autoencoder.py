@@ -81,6 +81,9 @@ class AutoencoderDetector(BaseNeuralDetector):
         Gamma quantile of the training clip scores used as ``threshold_``.
     device : str, default="cpu"
         torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of scoring: ``"bfloat16"`` autocasts the scoring forward passes
+        (faster where the hardware has bfloat16; training stays float32).
     random_state : int, RandomState instance or None, default=None
         Seeds weights and window sampling.
     verbose : int, default=0
@@ -189,14 +192,15 @@ class AutoencoderDetector(BaseNeuralDetector):
                  lr=1e-3,
                  batch_size=512, optimizer=torch.optim.Adam, callbacks=None,
                  validation_fraction=0.1, windows_per_clip=None, aggregation="mean",
-                 agg_window=94, threshold_quantile=0.9, device="cpu",
+                 agg_window=94, threshold_quantile=0.9, device="cpu", precision="float32",
                  random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, aggregation=aggregation,
             agg_window=agg_window, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose,
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.bottleneck = bottleneck
@@ -225,7 +229,7 @@ class AutoencoderDetector(BaseNeuralDetector):
         module.eval()
         flat = X.reshape(-1, X.shape[-1])
         errors = np.empty(flat.shape, dtype=np.float64)
-        with torch.inference_mode():
+        with self._scoring():
             for start in range(0, len(flat), _ERROR_BATCH):
                 w = torch.from_numpy(flat[start:start + _ERROR_BATCH].astype(np.float32))
                 w = w.to(self.net_.device)

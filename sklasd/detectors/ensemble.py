@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.utils import Bunch
 from sklearn.utils.metadata_routing import (
     MetadataRequest,

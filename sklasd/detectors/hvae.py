@@ -157,6 +157,9 @@ class HVAEDetector(BaseNeuralDetector):
         Gamma quantile of the training clip scores used as ``threshold_``.
     device : str, default="cpu"
         torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of scoring: ``"bfloat16"`` autocasts the scoring forward passes
+        (faster where the hardware has bfloat16; training stays float32).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, dropout, latent sampling and window sampling.
     verbose : int, default=0
@@ -250,14 +253,15 @@ class HVAEDetector(BaseNeuralDetector):
                  big_precision=True, dropout=0.1, *, max_epochs=200, lr=1e-3,
                  batch_size=512, optimizer=torch.optim.Adam, callbacks=None,
                  validation_fraction=None, windows_per_clip=None, aggregation="mean",
-                 agg_window=94, threshold_quantile=0.9, device="cpu",
+                 agg_window=94, threshold_quantile=0.9, device="cpu", precision="float32",
                  random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, aggregation=aggregation,
             agg_window=agg_window, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose,
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.latent_dim = latent_dim

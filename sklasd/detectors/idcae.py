@@ -102,6 +102,9 @@ class IDConditionedAE(BaseNeuralDetector):
         Gamma quantile of the training clip scores used as ``threshold_``.
     device : str, default="cpu"
         torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of scoring: ``"bfloat16"`` autocasts the scoring forward passes
+        (faster where the hardware has bfloat16; training stays float32).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, window sampling and the choice of non-matching IDs.
     verbose : int, default=0
@@ -223,13 +226,15 @@ class IDConditionedAE(BaseNeuralDetector):
                  lr_decay_epochs=5, *, max_epochs=100, lr=1e-3, batch_size=512,
                  optimizer=torch.optim.Adam, callbacks=None, validation_fraction=None,
                  windows_per_clip=300, aggregation="mean", agg_window=94,
-                 threshold_quantile=0.9, device="cpu", random_state=None, verbose=0):
+                 threshold_quantile=0.9, device="cpu", precision="float32",
+                 random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, aggregation=aggregation,
             agg_window=agg_window, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose,
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose,
         )
         self.alpha = alpha
         self.nonmatch_target = nonmatch_target

@@ -8,11 +8,16 @@ import torch
 from torch.nn import functional as F
 
 from ..features import SpectrogramScaler
-from ._core import SCORE_UNITS, BaseSkorchDetector
+from ._core import BaseSkorchDetector
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import check_spectrograms
 
 SCORINGS = ("percentile", "gaussian")
+# Frames per scoring forward pass (whole clips, at least one): with 640 hidden
+# channels, 2048 frames keep each activation near 5 MB. Forward passes alone on 2
+# cores: 8 ten-second clips per pass up to 1.2x faster than 26 (8192 frames), 64 clips
+# 2x slower; end to end from wav the difference is within the noise.
+SCORE_FRAMES = 2048
 COVARIANCES = ("full", "diag", "identity")
 
 
@@ -189,6 +194,9 @@ class WaveNetPredictor(BaseSkorchDetector):
         Gamma quantile of the training clip scores used as ``threshold_``.
     device : str, default="cpu"
         torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of scoring: ``"bfloat16"`` autocasts the scoring forward passes
+        (faster where the hardware has bfloat16; training stays float32).
     random_state : int, RandomState instance or None, default=None
         Seeds weights and excerpt sampling.
     verbose : int, default=0
@@ -309,12 +317,14 @@ class WaveNetPredictor(BaseSkorchDetector):
                  reg_covar=1e-6, standardize=True, betas=(0.85, 0.999), *,
                  max_epochs=100, lr=1e-3, batch_size=32, optimizer=torch.optim.Adam,
                  callbacks=None, validation_fraction=0.1, windows_per_clip=None,
-                 threshold_quantile=0.9, device="cpu", random_state=None, verbose=0):
+                 threshold_quantile=0.9, device="cpu", precision="float32",
+                 random_state=None, verbose=0):
         super().__init__(
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
             callbacks=callbacks, validation_fraction=validation_fraction,
             windows_per_clip=windows_per_clip, threshold_quantile=threshold_quantile,
-            device=device, random_state=random_state, verbose=verbose)
+            device=device, precision=precision, random_state=random_state,
+            verbose=verbose)
         self.n_blocks = n_blocks
         self.channel_multiplier = channel_multiplier
         self.kernel_size = kernel_size
@@ -391,11 +401,11 @@ class WaveNetPredictor(BaseSkorchDetector):
     # --------------------------------------------------------------- scoring
     def _predictions(self, X):
         """Yield ``(prediction, target)`` of batches of whole clips, ``(b, n_mels, T - R)``."""
-        per_batch = max(1, SCORE_UNITS // X.shape[2])
+        per_batch = max(1, SCORE_FRAMES // X.shape[2])
         for c0 in range(0, X.shape[0], per_batch):
             S = self._standardize(X[c0:c0 + per_batch])
             x = torch.from_numpy(np.ascontiguousarray(S[..., :-1]))
-            with torch.inference_mode():
+            with self._scoring():
                 pred = self.net_.evaluation_step((x, None), training=False)
             yield pred.double().cpu().numpy(), S[..., self.receptive_field_:]
 

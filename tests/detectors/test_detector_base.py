@@ -8,7 +8,7 @@ import pytest
 import sklearn
 import torch
 
-from sklasd.detectors import AutoencoderDetector
+from sklasd.detectors import AutoencoderDetector, WaveNetPredictor
 from sklasd.detectors._windows import aggregate
 from sklasd.detectors._core import _UnitBatches
 
@@ -245,3 +245,27 @@ def test_getstate_moves_a_gpu_net_to_cpu_without_touching_the_original(fitted, w
     assert loaded.net_.device == "cpu"
     np.testing.assert_array_equal(loaded.anomaly_score(windows),
                                   fitted.anomaly_score(windows))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: AutoencoderDetector(hidden_layer_sizes=(16,), bottleneck=4, max_epochs=2,
+                                random_state=0),
+    lambda: WaveNetPredictor(n_blocks=1, channel_multiplier=2, excerpt_length=20,
+                             max_epochs=1, random_state=0),
+])
+def test_bfloat16_scoring_is_close_to_float32(make, monkeypatch):
+    X = np.random.default_rng(2).normal(size=(6, 8, 40)).astype(np.float32)
+    detector = make().fit(X)
+    exact = detector.anomaly_score(X)
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        approx = detector.set_params(precision="bfloat16").anomaly_score(X)
+    assert any("no native bfloat16" in str(w.message) for w in caught) != native
+    np.testing.assert_allclose(approx, exact, rtol=0.05)
+    assert detector.set_params(precision="float32").anomaly_score(X).tolist() == exact.tolist()
+    # a CPU without bfloat16: one warning, float32 scores
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    with pytest.warns(UserWarning, match="no native bfloat16"):
+        fallback = detector.set_params(precision="bfloat16").anomaly_score(X)
+    assert fallback.tolist() == exact.tolist()
