@@ -22,12 +22,16 @@ _MERGE_S = 0.1
 class Region(NamedTuple):
     """A time span and frequency band of an anomaly map.
 
-    Attributes
+    Parameters
     ----------
-    onset, offset : float
-        Start and end of the span in seconds from the clip's start.
-    fmin, fmax : float
-        The band in Hz; NaN for a map without frequency axis.
+    onset : float
+        Start of the span in seconds from the clip's start.
+    offset : float
+        End of the span in seconds from the clip's start.
+    fmin : float
+        Lower edge of the band in Hz; NaN for a map without frequency axis.
+    fmax : float
+        Upper edge of the band in Hz; NaN for a map without frequency axis.
     peak : float
         The largest value of the map's time profile in the span.
     """
@@ -37,6 +41,13 @@ class Region(NamedTuple):
     fmin: float
     fmax: float
     peak: float
+
+
+Region.onset.__doc__ = "Start of the span in seconds."
+Region.offset.__doc__ = "End of the span in seconds."
+Region.fmin.__doc__ = "Lower edge of the band in Hz (NaN without frequency axis)."
+Region.fmax.__doc__ = "Upper edge of the band in Hz (NaN without frequency axis)."
+Region.peak.__doc__ = "Largest value of the map's time profile in the span."
 
 
 def _runs(profile, merge=0):

@@ -21,8 +21,7 @@ def _final_estimator_has(attr):
 
 
 class Pipeline(_skpipeline.Pipeline):
-    """A scikit-learn ``Pipeline`` that also exposes the final detector's ``anomaly_score``
-    and ``anomaly_map``.
+    """A scikit-learn ``Pipeline`` that also exposes ``anomaly_score`` and ``anomaly_map``.
 
     Everything else is :class:`sklearn.pipeline.Pipeline` unchanged; see its
     documentation for the parameters.

@@ -370,8 +370,9 @@ def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs
 
 # --- a finished run folder ----------------------------------------------------------
 def write_report_data(folder, *, data_dir, seed, model, machine_types):
-    """Write ``report_data.json``: what :func:`rebuild_report` needs besides the
-    results, metrics and model files.
+    """Write ``report_data.json``, what :func:`rebuild_report` needs beyond the outputs.
+
+    Besides it, the rebuild reads the run's results, metrics and model files.
 
     Parameters
     ----------
