@@ -24,10 +24,16 @@ class AudioError(ValueError):
     """
 
 
+def _plain(path):
+    """A path as a plain ``str`` (a numpy string's repr, in soundfile's messages
+    too, would read np.str_('...')); anything else unchanged."""
+    return str(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else path
+
+
 def _name(source):
     """How a message names a clip: its path, or ``sample <i>`` for in-memory data."""
     if isinstance(source, (str, os.PathLike)):
-        return f"file {str(os.fspath(source))!r}"  # not np.str_('...')
+        return f"file {_plain(source)!r}"
     return f"sample {source}"
 
 
@@ -36,9 +42,14 @@ def _why_unreadable(path, exc):
     if isinstance(path, (str, os.PathLike)) and os.path.isfile(path):
         if not os.access(path, os.R_OK):
             return "cannot be read: permission denied"
+        if os.path.getsize(path) == 0:
+            return "cannot be decoded: the file is empty (0 bytes)"
     elif isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
         return "cannot be read: no such file"
-    return f"cannot be decoded ({exc})"
+    reason = str(exc)
+    if reason.startswith("Error opening "):  # soundfile repeats the path: keep its reason
+        reason = reason.split("': ", 1)[-1]
+    return f"cannot be decoded ({reason})"
 
 
 def check_signal(y, source, min_samples=1):
@@ -162,6 +173,7 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
         If the file is missing, corrupt, empty, has an unusable sample rate, holds
         NaN or inf, or is shorter than ``min_samples``.
     """
+    path = _plain(path)
     try:
         data, file_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:

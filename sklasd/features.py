@@ -23,6 +23,7 @@ from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public
 from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
 from sklasd._spectra import MelBands, Workspace, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
+from sklasd.audio import _name, _plain, _why_unreadable
 
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -106,13 +107,11 @@ def _resampled_length(path, sr):
     import soundfile as sf
 
     try:
-        info = sf.info(os.fspath(path))
+        info = sf.info(_plain(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"file {os.fspath(path)!r}: cannot be decoded ({exc})") from exc
+        raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
     if info.samplerate <= 0:
-        raise AudioError(
-            f"file {os.fspath(path)!r}: unusable sample rate {info.samplerate} Hz"
-        )
+        raise AudioError(f"{_name(path)}: unusable sample rate {info.samplerate} Hz")
     if sr is None or info.samplerate == sr:
         return info.frames
     return int(np.ceil(info.frames * sr / info.samplerate))
@@ -605,5 +604,4 @@ def _run_workers(work, n_workers, chunks, *args):
 
 
 def _source_name(source, i):
-    # str(): a numpy string's repr would be np.str_('...')
-    return f"file {str(os.fspath(source))!r}" if _is_path(source) else f"sample {i}"
+    return _name(source) if _is_path(source) else f"sample {i}"

@@ -90,3 +90,21 @@ def test_read_into_gives_load_audio_samples_or_declines(tmp_path):
     assert not read_into(mono, out, 8000, channel=1)  # load_audio names the error
     assert not read_into(stereo, out, 8000)  # would need a down-mix
     assert not read_into(tmp_path / "missing.wav", out, 8000)
+
+
+def test_unreadable_files_named_plainly_with_the_reason_once(tmp_path):
+    from sklasd.features import LogMelTransformer
+
+    truncated, empty = tmp_path / "truncated.wav", tmp_path / "empty.wav"
+    truncated.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    empty.write_bytes(b"")
+    for path, reason in ((truncated, "cannot be decoded ("), (empty, "the file is empty")):
+        for source in (path, np.str_(path)):  # file names often come from numpy arrays
+            with pytest.raises(AudioError) as info:
+                load_audio(source)
+            message = str(info.value)
+            assert message.startswith(f"file '{path}': ") and reason in message
+            assert "np.str_" not in message and message.count(str(path)) == 1
+    with pytest.raises(AudioError) as info:
+        LogMelTransformer(sr=8000).fit_transform(np.array([str(truncated)]))
+    assert "np.str_" not in str(info.value) and str(info.value).count(str(truncated)) == 1

@@ -41,6 +41,12 @@ def check_folder(data_dir):
     return path
 
 
+def _hidden(relative):
+    """Hidden files and folders (".name": macOS "._x.wav" resource forks, ".git")
+    and the "__MACOSX" folder of zip files made on macOS: never recordings."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+
+
 def list_audio(data_dir):
     """All audio files under ``data_dir`` (recursively), sorted by absolute path.
 
@@ -55,7 +61,10 @@ def list_audio(data_dir):
         The resolved folder.
     paths : list of pathlib.Path
         Absolute paths of the audio files (``.wav``, ``.flac``, ``.ogg``, ``.mp3``,
-        ``.aiff`` and the other formats libsndfile decodes), sorted as strings.
+        ``.aiff`` and the other formats libsndfile decodes, in any letter case),
+        sorted as strings. Hidden files and folders (names starting with ".", such
+        as macOS's "._clip.wav" resource forks) and "__MACOSX" folders are left
+        out.
 
     Raises
     ------
@@ -76,7 +85,8 @@ def list_audio(data_dir):
     """
     root = check_folder(data_dir)
     paths = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()),
+        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+         and not _hidden(p.relative_to(root))),
         key=str,
     )
     if not paths:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import soundfile as sf
 
 from sklasd.datasets import (detect_layout, load_dcase2016_task2, load_dcase2020_task2,
                              load_dcase2021_task2, load_folder, load_urbansound8k)
@@ -149,3 +150,17 @@ def test_load_audio_files_reads_conditions_above_the_file(tmp_path, write_wav):
     assert bunch.machine_id.tolist() == ["", "id_02"]
     with pytest.raises(ValueError, match="missing.wav"):
         load_audio_files([tmp_path / "missing.wav"])
+
+
+def test_hidden_files_and_macosx_folders_are_not_recordings(tmp_path):
+    from sklasd.datasets import list_audio
+
+    sr = 8000
+    (tmp_path / "fan" / "normal").mkdir(parents=True)
+    (tmp_path / "__MACOSX" / "fan").mkdir(parents=True)
+    (tmp_path / ".cache").mkdir()
+    sf.write(tmp_path / "fan" / "normal" / "a.WAV", np.zeros(sr), sr, format="WAV")
+    for junk in ("fan/normal/._a.WAV", "__MACOSX/fan/._a.WAV", ".cache/b.wav"):
+        (tmp_path / junk).write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+    _, paths = list_audio(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["fan/normal/a.WAV"]
