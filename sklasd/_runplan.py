@@ -2,7 +2,14 @@
 the clips whose duration differs from the training clips'."""
 import numpy as np
 
-__all__ = ["train_test", "duration_notes", "durations"]
+__all__ = ["train_test", "cross_fitted", "duration_notes", "durations"]
+
+
+def cross_fitted(train, test):
+    """Whether the clips are scored by k-fold models, each fitted without the clip
+    it scores: all test clips also train (unlabeled recordings) and there are two
+    or more (one clip can only be scored by the model fitted on it)."""
+    return len(train) >= 2 and np.isin(test, train).all()
 
 
 def train_test(frame, train_fraction, min_train, seed):
@@ -16,6 +23,7 @@ def train_test(frame, train_fraction, min_train, seed):
     A machine type without any normal clip (a DCASE evaluation test set, one's own
     unlabeled recordings) trains on its unlabeled clips, taken to be mostly normal
     (those of the ``train`` split if there are any), and every clip is scored.
+    Where no clip is left to score (a single normal clip), the training clips are.
     """
     train, test = [], []
     for machine_id, rows in frame.groupby("machine_id", sort=True):
@@ -34,6 +42,8 @@ def train_test(frame, train_fraction, min_train, seed):
         train = frame.index.to_numpy()[from_split if from_split.any() else unlabeled]
         test = frame.index.to_numpy()[~from_split] if from_split.any() else \
             frame.index.to_numpy()
+    if test.size == 0:  # too few clips to hold any out: the training clips are scored
+        test = train
     return np.sort(train), np.sort(test), _describe_training(frame, train, test)
 
 
@@ -60,9 +70,10 @@ def _describe_training(frame, train, test):
     """``{machine_id: what the model scoring it was trained on}``, in plain words."""
     used = frame.loc[train]
     machine_type = frame["machine_type"].iloc[0]
+    in_sample = ("; each clip is scored by a model fitted without it (5-fold)"
+                 if cross_fitted(train, test) else
+                 "; scored by the model fitted on it" if np.isin(test, train).any() else "")
     if (used["target"] == -1).all():
-        in_sample = ("; each clip is scored by a model fitted without it (5-fold)"
-                     if np.isin(train, test).any() else "")
         text = (f"trained on {_clips(len(train), 'unlabeled')} of {machine_type}, "
                 f"taken as normal{in_sample}")
         return {machine_id: text for machine_id in frame["machine_id"].unique()}
@@ -84,7 +95,7 @@ def _describe_training(frame, train, test):
         if not others.empty:
             text += (f", in one {machine_type} model with {len(others)} of "
                      f"{', '.join(sorted(set(others['machine_id'])))}")
-        described[machine_id] = text
+        described[machine_id] = text + in_sample
     return described
 
 
@@ -103,7 +114,7 @@ def duration_notes(paths, reference):
     from sklasd.features import duration_outliers
 
     notes = np.full(len(paths), "", dtype=object)
-    if reference is None or not isinstance(paths[0], str):
+    if reference is None or not len(paths) or not isinstance(paths[0], str):
         return notes
     seconds = durations(paths)
     for i in duration_outliers(seconds, reference):

@@ -35,7 +35,7 @@ from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
-from sklasd._runplan import duration_notes, durations, train_test
+from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
@@ -196,7 +196,7 @@ def _run_type(args, machine_type, frame, data, log):
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"].to_numpy()
     call_with_machine_id(model, "fit", data[train], ids[train])
-    if np.isin(test, train).all() and len(train) >= 2:  # one's own recordings, unlabeled
+    if cross_fitted(train, test):  # one's own recordings, unlabeled
         scores, decisions = _cross_fitted(args, machine_type, data, ids, train)
     else:  # in chunks of clips on the workers under --scheduler, one call otherwise
         scores, decisions = map_chunks(_score_and_label, model, data[test], ids[test])

@@ -103,6 +103,22 @@ def test_folder_without_audio_is_exit_2(tmp_path, capsys):
     assert "no audio" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("n_clips, rule", [
+    (1, "scored by the model fitted on it"),
+    (2, "each clip is scored by a model fitted without it (5-fold)")])
+def test_too_few_clips_to_hold_out_are_scored_not_lost(tmp_path, capsys, n_clips, rule):
+    rng = np.random.default_rng(0)
+    for i in range(n_clips):  # normal training clips only: no test clip
+        path = tmp_path / "data" / "press" / "train" / "normal" / f"{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * rng.standard_normal(16000), 16000)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "data"), "--out", str(out), *FAST[:2]]) == 0
+    captured = capsys.readouterr()
+    assert rule in captured.out + captured.err
+    assert len(pd.read_csv(out / "results.csv")) == n_clips
+
+
 def test_python_m_sklasd_help():
     import subprocess
     import sys

@@ -2,7 +2,7 @@
 
 import re
 
-from ._layout import ParseError, load_layout
+from ._layout import ParseError, load_layout, stated_condition
 
 __all__ = ["load_dcase2020_task2", "load_dcase2021_task2"]
 
@@ -56,8 +56,13 @@ DCASE 2021 Workshop; Dohi et al., DCASE 2022-2024 Task 2 descriptions.
 
 
 def _type_and_split(path):
-    """``(machine_type, split)`` from ``<type>/<split>/file`` or ``<type>/file``."""
+    """``(machine_type, split)`` from ``<type>/<split>/file`` or ``<type>/file``.
+
+    A file in a folder named by a condition ("normal/", "faults/") is in a folder
+    of one's own recordings, not in a DCASE layout, whatever its name."""
     parent = path.parent.name
+    if stated_condition(parent) is not None:
+        raise ParseError(f"a DCASE layout has no condition folder such as {parent!r}")
     if parent in _SPLITS or parent in ("source_test", "target_test"):
         return path.parent.parent.name, parent.split("_")[-1]
     return parent, ""

@@ -12,19 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._layout import ParseError, check_folder, common_rate, list_audio, load_layout, make_bunch, \
-    read_sample_rates
+from ._layout import CONDITION_WORDS, ParseError, check_folder, common_rate, list_audio, \
+    load_layout, make_bunch, read_sample_rates, stated_condition as _stated_condition, \
+    words as _words
 
 __all__ = ["load_folder", "detect_layout", "load_audio_folder", "load_audio_files"]
 
-#: Words of folder or file names that state a clip's condition (matched whole, in
-#: lower case, so "abnormal" never reads as "normal").
-CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
-                   "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1}
 _SPLIT_WORDS = {"train": "train", "training": "train", "test": "test",
                 "source_test": "test", "target_test": "test"}
 _ID = re.compile(r"^(?:id_?(?P<id>\d+)|section_(?P<section>\d+))(?:_|$)", re.IGNORECASE)
-_WORD = re.compile(r"[^a-z]+")
 
 AUDIO_FOLDER_DESCR = """\
 A folder of recordings in no published layout, read as clips to score: the machine
@@ -57,17 +53,6 @@ def _matches(parse, path, root):
     except ParseError:
         return False
     return True
-
-
-def _words(text):
-    return set(_WORD.split(text.lower())) - {""}
-
-
-def _stated_condition(name):
-    """0 or 1 where the words of ``name`` state one condition ("normal runs",
-    "anomaly_03"), else None."""
-    stated = {CONDITION_WORDS[w] for w in _words(name) & set(CONDITION_WORDS)}
-    return stated.pop() if len(stated) == 1 else None
 
 
 def _id_of(name, whole=False):

@@ -6,6 +6,7 @@ Bunch. Only the parsing differs, so a loader is :func:`load_layout` plus a parse
 """
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,25 @@ _STR_FIELDS = ("machine_type", "machine_id", "split", "domain")
 
 class ParseError(ValueError):
     """A file name or folder that does not fit the layout a parser expects."""
+
+
+#: Words of folder or file names that state a clip's condition (matched whole, in
+#: lower case, so "abnormal" never reads as "normal").
+CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
+                   "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1}
+_WORD = re.compile(r"[^a-z]+")
+
+
+def words(text):
+    """The lower-case words of a name (runs of letters)."""
+    return set(_WORD.split(text.lower())) - {""}
+
+
+def stated_condition(name):
+    """0 or 1 where the words of ``name`` state one condition ("normal runs",
+    "anomaly_03"), else None."""
+    stated = {CONDITION_WORDS[w] for w in words(name) & set(CONDITION_WORDS)}
+    return stated.pop() if len(stated) == 1 else None
 
 
 def check_folder(data_dir):

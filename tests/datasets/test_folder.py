@@ -164,3 +164,17 @@ def test_hidden_files_and_macosx_folders_are_not_recordings(tmp_path):
         (tmp_path / junk).write_bytes(b"\x00\x05\x16\x07" + bytes(60))
     _, paths = list_audio(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["fan/normal/a.WAV"]
+
+
+@pytest.mark.parametrize("names", [
+    ["section_00_0001.wav", "section_00_0002.wav"],  # DCASE 2021+ evaluation names
+    ["id_00_00000001.wav", "id_00_00000002.wav"],  # DCASE 2020 evaluation names
+])
+def test_dcase_names_in_condition_folders_keep_their_labels(tmp_path, write_wav, names):
+    # one's own copies of DCASE clips sorted into normal/ and anomaly/ folders
+    write_wav(tmp_path / "pump" / "normal" / names[0])
+    write_wav(tmp_path / "pump" / "anomaly" / names[1])
+    bunch = load_folder(tmp_path)
+    assert bunch.target.tolist() == [1, 0]
+    assert set(bunch.machine_type) == {"pump"}
+    assert set(bunch.machine_id) in ({"section_00"}, {"id_00"})
