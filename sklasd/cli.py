@@ -23,6 +23,7 @@ or trust.
 import argparse
 import contextlib
 import functools
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -137,6 +138,17 @@ def _staging(args):
         PROGRESS.close()
 
 
+def _result_names(filenames):
+    """Clip names of the DCASE result files: the file names, or where two clips
+    share one ("normal/0001.wav", "anomaly/0001.wav"), the paths below their common
+    folder, so that every line names one clip."""
+    names = [Path(f).name for f in filenames]
+    if len(set(names)) == len(names):
+        return names
+    common = os.path.commonpath([os.path.abspath(f) for f in filenames])
+    return [Path(os.path.relpath(os.path.abspath(f), common)).as_posix() for f in filenames]
+
+
 def _write_csv_rows(path, names, values):
     """DCASE result files: ``<file name>,<value>`` per line, no header."""
     pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
@@ -163,7 +175,7 @@ def _write_type_results(stage, machine_type, frame, scores, decisions):
                 for i, f in zip(frame["machine_id"], frame["filename"])]
     for suffix, rows in frame.groupby(np.asarray(suffixes), sort=True):
         pos = rows.index.to_numpy()
-        names = [Path(f).name for f in rows["filename"]]
+        names = _result_names(rows["filename"])
         _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, scores[pos])
         _write_csv_rows(stage / f"decision_result_{suffix}.csv", names, decisions[pos])
 
@@ -372,7 +384,7 @@ def _write_scores(stage, machine_type, machine_id, table):
         table.to_csv(sys.stdout, index=False)
         return
     suffix = machine_type if machine_id is None else f"{machine_type}_{machine_id}"
-    names = [Path(f).name for f in table["file"]]
+    names = _result_names(table["file"])
     _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, table["anomaly_score"])
     _write_csv_rows(stage / f"decision_result_{suffix}.csv", names,
                     table["decision_result"])

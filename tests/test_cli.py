@@ -119,6 +119,20 @@ def test_too_few_clips_to_hold_out_are_scored_not_lost(tmp_path, capsys, n_clips
     assert len(pd.read_csv(out / "results.csv")) == n_clips
 
 
+def test_result_files_name_each_clip_once(tmp_path):
+    rng = np.random.default_rng(0)
+    for rel in ("train/normal/0.wav", "train/normal/1.wav", "test/normal/0.wav",
+                "test/anomaly/0.wav"):  # the two test clips share a file name
+        path = tmp_path / "data" / "press" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * rng.standard_normal(16000), 16000)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "data"), "--out", str(out), "--min-train-clips",
+                 "1", *FAST]) == 0
+    names = pd.read_csv(out / "anomaly_score_press.csv", header=None)[0].tolist()
+    assert sorted(names) == ["anomaly/0.wav", "normal/0.wav"]
+
+
 def test_python_m_sklasd_help():
     import subprocess
     import sys

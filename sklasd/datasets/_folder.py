@@ -76,25 +76,52 @@ def _labelled_folders(paths, root):
     return labelled
 
 
-def _parse_any(path, root, labelled=frozenset()):
+def _plain(part):
+    """A folder name that states no condition, split or machine ID."""
+    return (_stated_condition(part) is None and part.lower() not in _SPLIT_WORDS
+            and not _id_of(part, whole=True))
+
+
+def _machine_folder(path, root, labelled=frozenset()):
+    """The folder that names the machine of ``path``: the deepest plain folder
+    above it (``root`` if none), unless the folder above that one is in
+    ``labelled``: then it holds more recordings of that machine (a session such as
+    "after repair" beside "normal")."""
+    machine, folder = root, root
+    for part in path.relative_to(root).parts[:-1]:
+        if _plain(part) and folder not in labelled:
+            machine = folder / part
+        folder = folder / part
+    return machine
+
+
+def _machine_names(folders, root):
+    """``{machine folder: machine type}``: the folder's name, followed by the
+    folders above it where two machine folders share a name ("pump (Site A)")."""
+    folders = set(folders)
+    shared = {name for name in {f.name for f in folders}
+              if sum(f.name == name for f in folders) > 1}
+    names = {}
+    for folder in folders:
+        above = folder.relative_to(root).parts[:-1] if folder != root else ()
+        names[folder] = (f"{folder.name} ({', '.join(above)})"
+                         if folder.name in shared and above else folder.name)
+    return names
+
+
+def _parse_any(path, root, labelled=frozenset(), names=None):
     """Labels of any recording from whatever its folders and name say (never fails).
 
-    A plain folder (no condition, split or ID) names the machine type, unless the
-    folder above it is in ``labelled``: then it holds more recordings of that
-    machine (a session such as "after repair" beside "normal")."""
-    target, split, machine_type, machine_id = -1, "", root.name, ""
-    folder = root
+    The machine type is the name of the :func:`_machine_folder` (as ``names``
+    gives it, where given)."""
+    target, split, machine_id = -1, "", ""
+    folder = _machine_folder(path, root, labelled)
+    machine_type = (names or {}).get(folder, folder.name)
     for part in path.relative_to(root).parts[:-1]:
-        lower = part.lower()
         condition = _stated_condition(part)
         target = target if condition is None else condition
-        split = _SPLIT_WORDS.get(lower, split)
-        folder_id = _id_of(part, whole=True)
-        machine_id = folder_id or machine_id
-        if (condition is None and lower not in _SPLIT_WORDS and not folder_id
-                and folder not in labelled):
-            machine_type = part
-        folder = folder / part
+        split = _SPLIT_WORDS.get(part.lower(), split)
+        machine_id = _id_of(part, whole=True) or machine_id
     condition = _stated_condition(path.stem)
     target = target if condition is None else condition
     name_words = _words(path.stem)
@@ -132,6 +159,9 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
             folder of unlabeled clips beside a condition folder or labelled files
             (``pump/after repair/`` beside ``pump/normal/``) holds more clips of
             the same machine: their machine type is the folder above (``pump``).
+            Two machine folders of one name are two machines, named with the
+            folders above them: ``Site A/pump/`` and ``Site B/pump/`` give
+            ``"pump (Site A)"`` and ``"pump (Site B)"``.
         machine_id : ndarray of str
             ``"id_XX"`` / ``"section_XX"`` from a name that starts so, else ``""``.
         split : ndarray of str
@@ -155,7 +185,9 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
     array([-1, -1, -1])
     """
     root, paths = list_audio(data_dir)
-    parse = functools.partial(_parse_any, labelled=_labelled_folders(paths, root))
+    labelled = _labelled_folders(paths, root)
+    names = _machine_names((_machine_folder(p, root, labelled) for p in paths), root)
+    parse = functools.partial(_parse_any, labelled=labelled, names=names)
     return load_layout(data_dir, parse, AUDIO_FOLDER_DESCR,
                        return_X_y=return_X_y, as_frame=as_frame)
 

@@ -178,3 +178,12 @@ def test_dcase_names_in_condition_folders_keep_their_labels(tmp_path, write_wav,
     assert bunch.target.tolist() == [1, 0]
     assert set(bunch.machine_type) == {"pump"}
     assert set(bunch.machine_id) in ({"section_00"}, {"id_00"})
+
+
+def test_machine_folders_of_one_name_are_two_machines(tmp_path, write_wav):
+    for site in ("Site A", "Site B"):
+        write_wav(tmp_path / site / "pump" / "normal" / "0.wav")
+        write_wav(tmp_path / site / "pump" / "after repair" / "1.wav")
+    write_wav(tmp_path / "Site B" / "fan" / "0.wav")
+    bunch = load_folder(tmp_path)
+    assert bunch.machine_type.tolist() == ["pump (Site A)"] * 2 + ["fan"] + ["pump (Site B)"] * 2
