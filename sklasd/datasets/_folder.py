@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._layout import CONDITION_WORDS, ParseError, check_folder, common_rate, list_audio, \
+from ._layout import ParseError, check_folder, common_rate, list_audio, \
     load_layout, make_bunch, read_sample_rates, stated_condition as _stated_condition, \
     words as _words
 
