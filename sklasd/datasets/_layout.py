@@ -32,12 +32,13 @@ class ParseError(ValueError):
 #: lower case, so "abnormal" never reads as "normal").
 CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
                    "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1}
-_WORD = re.compile(r"[^a-z]+")
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def words(text):
-    """The lower-case words of a name (runs of letters)."""
-    return set(_WORD.split(text.lower())) - {""}
+    """The lower-case words of a name: runs of letters, camel case split
+    ("NormalSound_IND" -> normal, sound, ind)."""
+    return {w.lower() for w in _WORD.findall(text)}
 
 
 def stated_condition(name):

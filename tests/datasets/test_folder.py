@@ -187,3 +187,12 @@ def test_machine_folders_of_one_name_are_two_machines(tmp_path, write_wav):
     write_wav(tmp_path / "Site B" / "fan" / "0.wav")
     bunch = load_folder(tmp_path)
     assert bunch.machine_type.tolist() == ["pump (Site A)"] * 2 + ["fan"] + ["pump (Site B)"] * 2
+
+
+def test_camel_case_condition_folders(tmp_path, write_wav):
+    write_wav(tmp_path / "gearbox" / "NormalSound" / "a.wav")
+    write_wav(tmp_path / "gearbox" / "AbnormalSound" / "b.wav")
+    write_wav(tmp_path / "gearbox" / "recordingsNew" / "c.wav")
+    bunch = load_folder(tmp_path)
+    assert bunch.target.tolist() == [1, 0, -1]
+    assert set(bunch.machine_type) == {"gearbox"}
