@@ -8,9 +8,12 @@ Prints, in one run on 2 CPU cores:
    median of ``--repeats`` runs over the 202 clips of the DCASE 2023 valve set) in
    float32 and with ``precision="bfloat16"``, beside PyOD's ``AudioAE`` scoring the
    same files (its scoring rate does not depend on its training, so it is fitted for
-   one epoch); WaveNetPredictor's scoring rate likewise (``make_model("wavenet")``)
-   with the previous 8192 frames per forward pass in float32, the current batching,
-   and bfloat16; and the peak resident memory of this process;
+   one epoch); WaveNetPredictor's scoring rate likewise (``make_model("wavenet")``):
+   its channels-last scoring layout beside the previous ``(batch, C, T)`` layout
+   (with the earlier 8192 frames per forward pass in float32 too), in float32 and
+   bfloat16, runs interleaved, with the float32 scores' largest relative difference;
+   the HVAE's seconds per training epoch on the slider clips and where they go (torch
+   profiler shares by op); and the peak resident memory of this process;
 2. quality: ``sklasd run`` on each real folder of ``../shared/data`` that has labels,
    with AUC / pAUC (and AUC (source) / AUC (target) on the valve set) per machine type
    and ID / section and the number of clips beside each figure, next to a non-neural
@@ -19,6 +22,7 @@ Prints, in one run on 2 CPU cores:
    DCASE 2020 baseline's published development-set figure for that machine ID.
 
 Usage: python benchmarks/bench_scoring.py [--epochs 100] [--repeats 3] [--speed-only]
+[--threads N]
 """
 
 import argparse
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
@@ -88,27 +93,84 @@ def speed(epochs, repeats):
         print(f"  sklasd ae, n_jobs=2, precision={precision}: {rate:.0f} clips/s{ratio}")
 
 
+def hvae_speed(epochs=3):
+    """HVAE training on the slider clips: seconds per epoch and the profiler's shares.
+
+    No previous algorithm to compare with: this prints where an epoch's time goes,
+    the evidence on how much of it could be saved without changing the loss.
+    """
+    slider = load_folder(SHARED / "dcase2020-task2-lite" / "slider")
+    train = slider.data[(slider.split == "train") & (slider.target == 0)]
+    model = make_model("hvae", max_epochs=epochs, random_state=0, n_jobs=2)
+    windows = model[:-1].fit_transform(train)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model[-1].fit(windows)
+    epoch_s = statistics.median(model[-1].net_.history[:, "dur"])
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in ops)
+    print(f"hvae fit on {len(train)} clips ({windows.shape[0] * windows.shape[1]} "
+          f"windows, {epochs} epochs, profiled, {torch.get_num_threads()} torch threads):"
+          f" {epoch_s:.2f} s per epoch (median); self time by op: "
+          + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in ops[:8]))
+
+
+class _TransposedLayout(torch.nn.Module):
+    """sklasd's previous WaveNet scoring path, kept for comparison: ``(batch, C, T)``
+    tensors whose per-frame norms copy two transposes each (the training layout)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.head(self.net.head_norm(self.net.blocks(x)))
+
+
 def wavenet_speed(repeats):
-    """WaveNet scoring end to end from wav (its rate does not depend on training)."""
+    """WaveNet scoring end to end from wav (its rate does not depend on training).
+
+    The configurations take turns within every repeat, so that a change in the
+    machine's load hits them alike; rates are medians over the repeats.
+    """
     import sklasd.detectors.wavenet as wavenet
 
     valve = load_folder(SHARED / "dcase2023-task2-valve")
     model = make_model("wavenet", max_epochs=1, random_state=0, n_jobs=2)
     model.fit(valve.data[:25])
-    rates = {}
-    for frames, precision in ((8192, "float32"), (wavenet.SCORE_FRAMES, "float32"),
-                              (wavenet.SCORE_FRAMES, "bfloat16")):
-        default, wavenet.SCORE_FRAMES = wavenet.SCORE_FRAMES, frames
-        model[-1].set_params(precision=precision)
-        rates[frames, precision] = median_rate(
-            lambda: model.anomaly_score(valve.data), len(valve.data), repeats)
-        wavenet.SCORE_FRAMES = default
-    before = rates[8192, "float32"]
-    print(f"wavenet scoring end to end from wav files ({len(valve.data)} clips, median of "
-          f"{repeats} runs, ten-second clips/s):")
-    for (frames, precision), rate in rates.items():
-        print(f"  {frames} frames per forward, precision={precision}: {rate:.0f} "
-              f"({rate / before:.2f}x the previous 8192 frames in float32)")
+    det = model[-1]
+    current, previous = det.net_.module_, _TransposedLayout(det.net_.module_)
+    configs = {  # name: (module, frames per forward, precision)
+        "previous layout, 8192 frames, float32": (previous, 8192, "float32"),
+        "previous layout, float32": (previous, wavenet.SCORE_FRAMES, "float32"),
+        "previous layout, bfloat16": (previous, wavenet.SCORE_FRAMES, "bfloat16"),
+        "channels-last, float32": (current, wavenet.SCORE_FRAMES, "float32"),
+        "channels-last, bfloat16": (current, wavenet.SCORE_FRAMES, "bfloat16"),
+    }
+    default = wavenet.SCORE_FRAMES
+    times = {name: [] for name in configs}
+    for _ in range(repeats):
+        for name, (module, frames, precision) in configs.items():
+            det.net_.module_, wavenet.SCORE_FRAMES = module, frames
+            det.set_params(precision=precision)
+            start = time.perf_counter()
+            scores = model.anomaly_score(valve.data)
+            times[name].append(time.perf_counter() - start)
+            if name == "previous layout, float32":
+                reference = scores
+            elif name == "channels-last, float32":
+                parity = np.max(np.abs(scores - reference) / np.abs(reference))
+    det.net_.module_, wavenet.SCORE_FRAMES = current, default
+    rates = {name: len(valve.data) / statistics.median(t) for name, t in times.items()}
+    first = rates["previous layout, 8192 frames, float32"]
+    print(f"wavenet scoring end to end from wav files ({len(valve.data)} clips, log-mel "
+          f"n_jobs=2, {torch.get_num_threads()} torch threads, median of {repeats} "
+          "interleaved runs, ten-second clips/s):")
+    for name, rate in rates.items():
+        same = rates["previous layout, " + name.split(", ")[-1]]
+        print(f"  {name}: {rate:.0f} ({rate / same:.2f}x the previous layout, "
+              f"{rate / first:.2f}x 8192 frames in float32)")
+    print(f"  float32 clip scores, channels-last vs previous layout: max relative "
+          f"difference {parity:.1e}")
 
 
 def knn_reference(bunch, test_files):
@@ -167,8 +229,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--speed-only", action="store_true", help="skip the AUC tables")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     speed(args.epochs, args.repeats)
+    hvae_speed()
     wavenet_speed(args.repeats)
     for folder in () if args.speed_only else FOLDERS:
         quality(folder, args.epochs)

@@ -16,7 +16,9 @@ SCORINGS = ("percentile", "gaussian")
 # Frames per scoring forward pass (whole clips, at least one): with 640 hidden
 # channels, 2048 frames keep each activation near 5 MB. Forward passes alone on 2
 # cores: 8 ten-second clips per pass up to 1.2x faster than 26 (8192 frames), 64 clips
-# 2x slower; end to end from wav the difference is within the noise.
+# 2x slower; end to end from wav the difference is within the noise. (Measured before
+# the channels-last scoring layout; with it, on one thread, 2048 to 8192 frames are
+# within 10 % of each other.)
 SCORE_FRAMES = 2048
 COVARIANCES = ("full", "diag", "identity")
 
@@ -43,6 +45,7 @@ class _FrameNorm(torch.nn.Module):
     ``torch.nn.GroupNorm(1, C)`` on ``(batch, C, T)`` would pool the statistics over
     all ``T`` frames, so later frames would leak into earlier predictions; per frame
     the model stays causal (and GroupNorm(1) is LayerNorm over the channels).
+    Takes ``(batch, C, T)`` or the channels-last ``(batch, C, 1, T)`` of scoring.
     """
 
     def __init__(self, n_channels, eps=1e-5):
@@ -52,8 +55,25 @@ class _FrameNorm(torch.nn.Module):
         self.eps = eps
 
     def forward(self, x):
+        if x.dim() == 4:  # channels-last: the permuted view is contiguous, no copy
+            x = x.permute(0, 2, 3, 1)
+            return F.layer_norm(x, x.shape[-1:], self.weight, self.bias,
+                                self.eps).permute(0, 3, 1, 2)
         x = x.transpose(1, 2)
         return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps).transpose(1, 2)
+
+
+def _conv(conv, x):
+    """Apply the unpadded, stride-1 ``torch.nn.Conv1d`` ``conv`` to ``(batch, C, T)`` or
+    ``(batch, C, 1, T)``.
+
+    The 4-D input goes through ``conv2d`` with a ``(1, kernel_size)`` view of the same
+    weight, which keeps a channels-last layout from layer to layer.
+    """
+    if x.dim() == 3:
+        return conv(x)
+    return F.conv2d(x, conv.weight.unsqueeze(2), conv.bias, dilation=(1, conv.dilation[0]),
+                    groups=conv.groups)
 
 
 class _ResidualBlock(torch.nn.Module):
@@ -77,10 +97,12 @@ class _ResidualBlock(torch.nn.Module):
         self.skip = conv(n_in)
 
     def forward(self, x):
-        h = F.relu(self.causal(self.causal_norm(x)))
-        h = torch.sigmoid(self.gate(self.gate_norm(h))) * F.relu(self.value(self.value_norm(h)))
-        h = F.relu(self.out(self.out_norm(h)))
-        return h + self.skip(x[..., self.crop:])
+        # in place on convolution outputs, which no backward pass reads
+        h = F.relu(_conv(self.causal, self.causal_norm(x)), inplace=True)
+        h = _conv(self.gate, self.gate_norm(h)).sigmoid_() * F.relu(
+            _conv(self.value, self.value_norm(h)), inplace=True)
+        h = F.relu(_conv(self.out, self.out_norm(h)), inplace=True)
+        return h + _conv(self.skip, x[..., self.crop:])
 
 
 class _WaveNet(torch.nn.Module):
@@ -103,7 +125,14 @@ class _WaveNet(torch.nn.Module):
                                     groups=groups)
 
     def forward(self, x):
-        return self.head(self.head_norm(self.blocks(x)))
+        if not torch.is_inference_mode_enabled():
+            return self.head(self.head_norm(self.blocks(x)))
+        # Scoring: (batch, C, 1, T) in channels-last memory, where the per-frame norms
+        # read contiguous channels instead of copying two transposes each. Training
+        # keeps (batch, C, T) and its exact numbers: the other layout rounds
+        # differently, which ReLUs near zero amplify in the gradients.
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        return _conv(self.head, self.head_norm(self.blocks(x))).squeeze(2)
 
 
 class _Welford:

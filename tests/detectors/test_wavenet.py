@@ -5,7 +5,8 @@ import scipy.stats
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklasd.detectors.wavenet import WaveNetPredictor, _Welford, receptive_field
+from sklasd.detectors.wavenet import (WaveNetPredictor, _FrameNorm, _WaveNet, _Welford,
+                                      receptive_field)
 
 # 1x1 kernels: receptive field 1, so the checks' 2-D inputs (rows = 1-bin
 # spectrograms of n_features frames, often 2) can be predicted.
@@ -74,18 +75,53 @@ def test_no_padding_predicts_frames_after_the_receptive_field(fitted, spectrogra
                                rtol=1e-5)
 
 
-def test_causality(fitted, spectrograms):
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])  # both layouts
+def test_causality(fitted, spectrograms, mode):
     module = fitted.net_.module_.eval()
     x = torch.from_numpy(spectrograms[:1, :, :-1].copy())
     k = 25  # change input frame k: predictions of frames <= k stay, of k + 1 changes
     changed = x.clone()
     changed[..., k] += 5.0
-    with torch.no_grad():
+    with mode():
         before, after = module(x), module(changed)
     first_affected = k + 1 - fitted.receptive_field_  # output j predicts frame j + R
     torch.testing.assert_close(before[..., :first_affected], after[..., :first_affected],
                                rtol=0, atol=0)
     assert not torch.allclose(before[..., first_affected], after[..., first_affected])
+
+
+def test_frame_norm_is_layer_norm_of_each_frame_in_both_layouts():
+    rng = np.random.default_rng(2)
+    x = rng.normal(2, 3, size=(3, 8, 20))
+    norm = _FrameNorm(8)
+    with torch.no_grad():
+        norm.weight.copy_(torch.from_numpy(rng.normal(size=8)))
+        norm.bias.copy_(torch.from_numpy(rng.normal(size=8)))
+    w, b = (p.detach().double().numpy()[:, None] for p in (norm.weight, norm.bias))
+    expected = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True)
+                                                             + 1e-5) * w + b
+    t = torch.from_numpy(x).float()
+    channels_last = t.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        three_d, four_d = norm(t), norm(channels_last)
+    assert four_d.shape == (3, 8, 1, 20)
+    np.testing.assert_allclose(three_d.numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(four_d.squeeze(2).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_scoring_layout_gives_the_training_layout_predictions():
+    """Scoring (inference mode) runs channels-last 4-D tensors; training (batch, C, T)."""
+    torch.manual_seed(0)
+    module = _WaveNet(128, 640, 3, 3, 4).eval()  # the defaults' network: dilations 1-8
+    x = torch.randn(3, 128, 60)
+    seen = []
+    module.head_norm.register_forward_hook(lambda m, args, out: seen.append(args[0].dim()))
+    with torch.no_grad():
+        reference = module(x)
+    with torch.inference_mode():
+        scored = module(x)
+    assert seen == [3, 4] and scored.shape == reference.shape == (3, 128, 60 - 30)
+    torch.testing.assert_close(scored, reference, rtol=1e-5, atol=1e-5)
 
 
 def test_loss_is_mse_of_next_frame_predictions(fitted, spectrograms):
