@@ -121,9 +121,9 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     ``sum_i w_i**2``). After the search, the members are refitted on all normal
     clips of ``X`` and standardized again. ``anomaly_map`` is
     ``sum_i w_i m_i / sd_i`` with ``m_i`` member ``i``'s map (every member must
-    have ``anomaly_map``, with maps of one shape). The gamma fitted for ``threshold_`` has
-    a free location, so the (centred, partly negative) training scores are shifted
-    to be positive before the fit and the threshold is shifted back.
+    have ``anomaly_map``, with maps of one shape). The (centred, partly negative) training
+    scores are shifted to start at 1 before the gamma fit for ``threshold_``, and
+    the threshold is shifted back.
 
     Metadata (``machine_id``, ``domain``) with metadata routing enabled goes to
     the members that request it: their ``fit`` requests at fit, their
