@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
 from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
-from sklasd._spectra import MelBands, Workspace, power_spectrum
+from sklasd._spectra import MelBands, Workspace, frame, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
 
 from .utils._sklearn_compat import Interval, StrOptions
@@ -543,9 +543,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         while (chunk := next_chunk()) is not None:
             positions, n_samples = chunk
             signals = self._decode_chunk(sources, positions, n_samples, workspace)
-            for i, signal in zip(positions, signals):
-                S = power_spectrum(signal, self.window_, self.hop_length, self.power,
-                                   workspace)
+            for i, frames in zip(positions, frame(signals, self.n_fft, self.hop_length)):
+                S = power_spectrum(frames, self.window_, self.power, workspace)
                 self._write_clip(out, i, S, bands)
 
     def _decode_chunk(self, sources, positions, n_samples, workspace):
@@ -570,12 +569,12 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
     def _write_clip(self, out, i, power, bands):
         """Mel product and logarithm of clip ``i``'s power spectrogram into ``out[i]``."""
-        n_frames = power.shape[0]
+        n_frames = power.shape[1]
         if isinstance(out, list):
-            n_bins = power.shape[1] if bands is None else bands.n_mels
+            n_bins = power.shape[0] if bands is None else bands.n_mels
             out[i] = np.empty((n_bins, n_frames), dtype=np.float32)
         if bands is None:
-            out[i][...] = power.T
+            out[i][...] = power
         else:
             bands.apply(power, out[i])
         _log_inplace(out[i], power=self.power, log=self.log, eps=self.eps)
