@@ -106,16 +106,17 @@ def _resampled_length(path, sr):
     import soundfile as sf
 
     try:
-        info = sf.info(os.fspath(path))
+        with sf.SoundFile(path) as f:  # cheaper than sf.info, which also reads the log text
+            frames, samplerate = f.frames, f.samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"file {os.fspath(path)!r}: cannot be decoded ({exc})") from exc
-    if info.samplerate <= 0:
+    if samplerate <= 0:
         raise AudioError(
-            f"file {os.fspath(path)!r}: unusable sample rate {info.samplerate} Hz"
+            f"file {os.fspath(path)!r}: unusable sample rate {samplerate} Hz"
         )
-    if sr is None or info.samplerate == sr:
-        return info.frames
-    return int(np.ceil(info.frames * sr / info.samplerate))
+    if sr is None or samplerate == sr:
+        return frames
+    return int(np.ceil(frames * sr / samplerate))
 
 
 #: Relative difference from the training clips' duration above which a clip is named
@@ -556,10 +557,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         half = self.n_fft // 2 if self.center else 0
         signals = workspace.get("signals", (len(positions), n_samples + 2 * half),
                                 np.float32)
+        pcm = workspace.get("pcm", (n_samples,), np.int16)
         for row, i in zip(signals, positions):
             clip = row[half:half + n_samples]
             s = sources[i]
-            if _is_path(s) and read_into(s, clip, self.sr, self.channel):
+            if _is_path(s) and read_into(s, clip, self.sr, self.channel, pcm):
                 check_signal(clip, s)
             else:
                 clip[:] = _fit_length(self._load(sources, i), n_samples, self.pad)
