@@ -7,6 +7,7 @@ bin or normalizes loudness per clip; ``TemporalPooling`` pools each mel bin over
 into the pooled layout ``(n_clips, n_mels)``.
 """
 
+import functools
 import numbers
 import os
 import sys
@@ -14,9 +15,9 @@ import threading
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.utils.validation import check_is_fitted
 
 from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
@@ -443,7 +444,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         n_workers = min(effective_n_jobs(self.n_jobs), len(lengths))
         # one BLAS thread: the banded mel products are too small to share (a
         # 2-thread BLAS made n_jobs=1 several times slower on 2 loaded cores)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             _run_workers(self._transform_chunks, n_workers, iter(chunks), sources, out)
         return out
 
@@ -588,21 +589,43 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
+@functools.cache
+def _blas_controller():
+    # made once: threadpool_limits() finds the loaded libraries anew, ~3 ms a call
+    return ThreadpoolController()
+
+
 def _run_workers(work, n_workers, chunks, *args):
     """``work(next_chunk, *args)`` in ``n_workers`` threads sharing the ``chunks`` iterator.
 
     Each worker keeps its own buffers and takes the next chunk when it is free, so
     decoding in one thread overlaps computing in another (soundfile, the FFT and
-    BLAS release the GIL).
+    BLAS release the GIL). The calling thread is one of the workers. Plain threads,
+    not a joblib pool: starting and stopping one costs ~18 ms a call, and a joblib
+    backend set by the caller (dask, processes) could not share the output. After
+    an error, no worker takes another chunk, and the first error is raised.
     """
     lock = threading.Lock()
+    errors = []
 
     def next_chunk():
         with lock:
-            return next(chunks, None)
+            return None if errors else next(chunks, None)
 
-    Parallel(n_jobs=n_workers, prefer="threads")(
-        delayed(work)(next_chunk, *args) for _ in range(n_workers))
+    def run():
+        try:
+            work(next_chunk, *args)
+        except BaseException as exc:  # noqa: B036 (re-raised below, in the caller)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n_workers - 1)]
+    for thread in threads:
+        thread.start()
+    run()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _source_name(source, i):
