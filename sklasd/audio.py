@@ -186,7 +186,8 @@ def read_into(path, out, sr, channel=None, pcm=None):
     """Decode the first ``len(out)`` samples of a mono file at ``sr`` Hz into ``out``.
 
     The allocation-free fast path of :func:`load_audio`: it applies only where that
-    function would neither resample nor down-mix, and gives the same samples there.
+    function would neither resample nor down-mix, and gives the same samples there,
+    all finite.
 
     Parameters
     ----------
@@ -206,8 +207,8 @@ def read_into(path, out, sr, channel=None, pcm=None):
     -------
     done : bool
         False, with ``out`` unspecified, where the file is not mono at ``sr``, holds
-        fewer than ``len(out)`` samples or cannot be read: call :func:`load_audio`,
-        which decodes it or names the problem.
+        fewer than ``len(out)`` samples, a non-finite one, or cannot be read: call
+        :func:`load_audio`, which decodes it or names the problem.
 
     Examples
     --------
@@ -223,7 +224,8 @@ def read_into(path, out, sr, channel=None, pcm=None):
             if f.samplerate != sr or f.channels != 1 or f.frames < n:
                 return False
             if f.subtype != "PCM_16":
-                return f.read(n, dtype="float32", out=out).shape[0] == n
+                return (f.read(n, dtype="float32", out=out).shape[0] == n
+                        and bool(np.isfinite(out).all()))
             pcm = f.read(n, dtype="int16", out=pcm)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
         return False

@@ -562,9 +562,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         for row, i in zip(signals, positions):
             clip = row[half:half + n_samples]
             s = sources[i]
-            if _is_path(s) and read_into(s, clip, self.sr, self.channel, pcm):
-                check_signal(clip, s)
-            else:
+            if not (_is_path(s) and read_into(s, clip, self.sr, self.channel, pcm)):
                 clip[:] = _fit_length(self._load(sources, i), n_samples, self.pad)
             if half and self.pad_mode != "constant":
                 row[:] = np.pad(clip, half, mode=self.pad_mode)

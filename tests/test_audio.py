@@ -94,3 +94,7 @@ def test_read_into_gives_load_audio_samples_or_declines(tmp_path, subtype):
     assert not read_into(mono, out, 8000, channel=1)  # load_audio names the error
     assert not read_into(stereo, out, 8000)  # would need a down-mix
     assert not read_into(tmp_path / "missing.wav", out, 8000)
+    if subtype == "FLOAT":  # load_audio names the sample
+        y[100] = np.nan
+        sf.write(mono, y, 8000, subtype=subtype)
+        assert not read_into(mono, out, 8000)
