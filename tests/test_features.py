@@ -184,6 +184,12 @@ def test_corrupt_and_empty_files_name_the_file(tmp_path):
         t.transform([empty])
     with pytest.raises(AudioError, match="missing.wav"):
         t.transform([tmp_path / "missing.wav"])
+    nan = tmp_path / "nan.wav"
+    y = np.zeros(2048, dtype=np.float32)
+    y[1500] = np.nan
+    sf.write(nan, y, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav.*non-finite.*sample 1500"):
+        t.transform([nan])
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
