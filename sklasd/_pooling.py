@@ -208,16 +208,20 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
 
     def _pool(self, X):
         """Pool a ``(n_clips, n_mels, n_frames)`` array of equal-length clips."""
-        stats = []
-        for method in self._methods():
-            if method == "max":
-                stats.append(X.max(axis=2))
-            elif method == "mean":
-                stats.append(X.mean(axis=2, dtype=np.float64))
-            else:
-                ranked = -np.sort(-X, axis=2)
-                stats.append(ranked @ gwrp_weights(X.shape[2], self.decay))
-        return np.concatenate(stats, axis=1).astype(np.float32)
+        methods = self._methods()
+        weights = gwrp_weights(X.shape[2], self.decay)
+        pooled = np.empty((X.shape[0], len(methods), X.shape[1]), dtype=np.float32)
+        # clip by clip: sorted copies and a float64 cast of the whole batch would
+        # take several times its memory, freshly allocated (page faults) every call
+        for x, out in zip(X, pooled):
+            for stat, method in zip(out, methods):
+                if method == "max":
+                    stat[:] = x.max(axis=1)
+                elif method == "mean":
+                    stat[:] = x.mean(axis=1, dtype=np.float64)
+                else:
+                    stat[:] = -np.sort(-x, axis=1) @ weights
+        return pooled.reshape(X.shape[0], -1)
 
     def inverse_map(self, maps, X):
         """Spread anomaly maps of pooled vectors over the frames each value pooled.

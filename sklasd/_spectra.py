@@ -5,14 +5,17 @@ Why these shapes: on 10 s, 16 kHz clips (n_fft 1024, hop 512, 128 mels) the dens
 mel product was most of the arithmetic although 98.5 % of the mel basis is zeros;
 :class:`MelBands` multiplies each group of consecutive mel filters by the FFT bins
 where that group is nonzero only (about 13 % of the dense work with groups of 16
-filters). Fresh multi-megabyte arrays per chunk page-fault; :class:`Workspace` keeps
-them. Every step works on one clip with the same calls whatever else is in the
-chunk, so a clip's features never depend on the other clips of a call.
+filters). The spectrum is laid out ``(n_bins, n_frames)``: a block's FFT bins are then
+contiguous rows, on which the mel product runs twice as fast as on the columns of
+``(n_frames, n_bins)``, and scipy's FFT costs the same along either axis. Fresh
+multi-megabyte arrays per chunk page-fault; :class:`Workspace` keeps them. Every
+step works on one clip with the same calls whatever else is in the chunk, so a
+clip's features never depend on the other clips of a call.
 """
 import numpy as np
 import scipy.fft
 
-__all__ = ["MelBands", "Workspace", "power_spectrum"]
+__all__ = ["MelBands", "Workspace", "frame", "power_spectrum"]
 
 #: Consecutive mel filters multiplied together as one dense block.
 FILTERS_PER_BAND = 16
@@ -28,8 +31,8 @@ class MelBands:
 
     Notes
     -----
-    ``apply`` computes ``mel_basis @ S.T`` for a clip's power spectrogram ``S`` of
-    shape ``(n_frames, n_bins)``; the bins outside each block hold zeros of the
+    ``apply`` computes ``mel_basis @ S`` for a clip's power spectrogram ``S`` of
+    shape ``(n_bins, n_frames)``; the bins outside each block hold zeros of the
     basis, so the result is the dense product's up to float32 summation order.
     """
 
@@ -49,15 +52,15 @@ class MelBands:
             self.blocks.append((start, stop, lo, hi, weights))
 
     def apply(self, power, out):
-        """``out[:] = mel_basis @ power.T`` for one clip.
+        """``out[:] = mel_basis @ power`` for one clip.
 
         Parameters
         ----------
-        power : ndarray of shape (n_frames, n_bins), float32
+        power : ndarray of shape (n_bins, n_frames), float32, C-contiguous rows
         out : ndarray of shape (n_mels, n_frames), float32, C-contiguous rows
         """
         for start, stop, lo, hi, weights in self.blocks:
-            np.matmul(weights, power[:, lo:hi].T, out=out[start:stop])
+            np.matmul(weights, power[lo:hi], out=out[start:stop])
         return out
 
 
@@ -79,8 +82,19 @@ class Workspace:
         return array
 
 
-def power_spectrum(signal, window, hop_length, power, workspace):
-    """``|STFT(signal)| ** power`` of one padded signal, float32 ``(n_frames, n_bins)``.
+def frame(signals, n_fft, hop_length):
+    """Read-only view ``(n_signals, n_frames, n_fft)`` of the frames of padded signals.
+
+    Parameters
+    ----------
+    signals : ndarray of shape (n_signals, n_padded)
+    n_fft, hop_length : int
+    """
+    return np.lib.stride_tricks.sliding_window_view(signals, n_fft, axis=1)[:, ::hop_length]
+
+
+def power_spectrum(frames, window, power, workspace):
+    """``|STFT| ** power`` of one signal's frames, float32 ``(n_bins, n_frames)``.
 
     The windowed frames, their real FFT (scipy's, single-threaded, in the window's
     precision: float32, or float64 then cast to complex64 as librosa does for
@@ -89,16 +103,15 @@ def power_spectrum(signal, window, hop_length, power, workspace):
 
     Parameters
     ----------
-    signal : ndarray of shape (n_padded,), float32
+    frames : ndarray of shape (n_frames, n_fft), float32
+        One signal's frames (:func:`frame`).
     window : ndarray of shape (n_fft,), float32 or float64
-    hop_length : int
     power : float
     workspace : Workspace
     """
-    frames = np.lib.stride_tricks.sliding_window_view(signal, window.shape[0])[::hop_length]
     windowed = np.multiply(frames, window,
                            out=workspace.get("frames", frames.shape, window.dtype))
-    Z = scipy.fft.rfft(windowed, overwrite_x=True).astype(np.complex64, copy=False)
+    Z = scipy.fft.rfft(windowed.T, axis=0, overwrite_x=True).astype(np.complex64, copy=False)
     S = workspace.get("power", Z.shape, np.float32)
     np.square(Z.real, out=S)
     S += np.square(Z.imag, out=workspace.get("scratch", Z.shape, np.float32))

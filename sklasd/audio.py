@@ -194,11 +194,12 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
     return check_signal(y, path, min_samples), int(file_sr)
 
 
-def read_into(path, out, sr, channel=None):
+def read_into(path, out, sr, channel=None, pcm=None):
     """Decode the first ``len(out)`` samples of a mono file at ``sr`` Hz into ``out``.
 
     The allocation-free fast path of :func:`load_audio`: it applies only where that
-    function would neither resample nor down-mix, and gives the same samples there.
+    function would neither resample nor down-mix, and gives the same samples there,
+    all finite.
 
     Parameters
     ----------
@@ -209,13 +210,17 @@ def read_into(path, out, sr, channel=None):
         The rate the file must have.
     channel : int or None, default=None
         As in :func:`load_audio` (for a mono file None, 0 and -1 are its channel).
+    pcm : ndarray of shape (n_samples,), int16, or None, default=None
+        Scratch buffer for 16-bit PCM files (allocated when None): libsndfile
+        reads those as integers about 3x faster than as floats, and their scaling
+        by 1 / 32768 is exact in float32, so ``out`` holds the same samples.
 
     Returns
     -------
     done : bool
         False, with ``out`` unspecified, where the file is not mono at ``sr``, holds
-        fewer than ``len(out)`` samples or cannot be read: call :func:`load_audio`,
-        which decodes it or names the problem.
+        fewer than ``len(out)`` samples, a non-finite one, or cannot be read: call
+        :func:`load_audio`, which decodes it or names the problem.
 
     Examples
     --------
@@ -225,13 +230,21 @@ def read_into(path, out, sr, channel=None):
     """
     if channel not in (None, 0, -1):
         return False
+    n = out.shape[0]
     try:
         with sf.SoundFile(path) as f:
-            if f.samplerate != sr or f.channels != 1 or f.frames < out.shape[0]:
+            if f.samplerate != sr or f.channels != 1 or f.frames < n:
                 return False
-            return f.read(out.shape[0], dtype="float32", out=out).shape[0] == out.shape[0]
+            if f.subtype != "PCM_16":
+                return (f.read(n, dtype="float32", out=out).shape[0] == n
+                        and bool(np.isfinite(out).all()))
+            pcm = f.read(n, dtype="int16", out=pcm)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
         return False
+    if pcm.shape[0] != n:
+        return False
+    np.multiply(pcm, np.float32(1 / 32768), out=out)
+    return True
 
 
 def load_many(paths, *, sr=None, channel=None, min_samples=1, n_jobs=None):

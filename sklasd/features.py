@@ -7,6 +7,7 @@ bin or normalizes loudness per clip; ``TemporalPooling`` pools each mel bin over
 into the pooled layout ``(n_clips, n_mels)``.
 """
 
+import functools
 import numbers
 import os
 import sys
@@ -14,14 +15,14 @@ import threading
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.utils.validation import check_is_fitted
 
 from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
 from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
-from sklasd._spectra import MelBands, Workspace, power_spectrum
+from sklasd._spectra import MelBands, Workspace, frame, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
 from sklasd.audio import _name, _plain, _why_unreadable
 
@@ -107,14 +108,15 @@ def _resampled_length(path, sr):
     import soundfile as sf
 
     try:
-        info = sf.info(_plain(path))
+        with sf.SoundFile(_plain(path)) as f:  # cheaper than sf.info (reads the log text)
+            frames, samplerate = f.frames, f.samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
-    if info.samplerate <= 0:
-        raise AudioError(f"{_name(path)}: unusable sample rate {info.samplerate} Hz")
-    if sr is None or info.samplerate == sr:
-        return info.frames
-    return int(np.ceil(info.frames * sr / info.samplerate))
+    if samplerate <= 0:
+        raise AudioError(f"{_name(path)}: unusable sample rate {samplerate} Hz")
+    if sr is None or samplerate == sr:
+        return frames
+    return int(np.ceil(frames * sr / samplerate))
 
 
 #: Relative difference from the training clips' duration above which a clip is named
@@ -441,7 +443,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         n_workers = min(effective_n_jobs(self.n_jobs), len(lengths))
         # one BLAS thread: the banded mel products are too small to share (a
         # 2-thread BLAS made n_jobs=1 several times slower on 2 loaded cores)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             _run_workers(self._transform_chunks, n_workers, iter(chunks), sources, out)
         return out
 
@@ -542,9 +544,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         while (chunk := next_chunk()) is not None:
             positions, n_samples = chunk
             signals = self._decode_chunk(sources, positions, n_samples, workspace)
-            for i, signal in zip(positions, signals):
-                S = power_spectrum(signal, self.window_, self.hop_length, self.power,
-                                   workspace)
+            for i, frames in zip(positions, frame(signals, self.n_fft, self.hop_length)):
+                S = power_spectrum(frames, self.window_, self.power, workspace)
                 self._write_clip(out, i, S, bands)
 
     def _decode_chunk(self, sources, positions, n_samples, workspace):
@@ -556,12 +557,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         half = self.n_fft // 2 if self.center else 0
         signals = workspace.get("signals", (len(positions), n_samples + 2 * half),
                                 np.float32)
+        pcm = workspace.get("pcm", (n_samples,), np.int16)
         for row, i in zip(signals, positions):
             clip = row[half:half + n_samples]
             s = sources[i]
-            if _is_path(s) and read_into(s, clip, self.sr, self.channel):
-                check_signal(clip, s)
-            else:
+            if not (_is_path(s) and read_into(s, clip, self.sr, self.channel, pcm)):
                 clip[:] = _fit_length(self._load(sources, i), n_samples, self.pad)
             if half and self.pad_mode != "constant":
                 row[:] = np.pad(clip, half, mode=self.pad_mode)
@@ -569,12 +569,12 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
     def _write_clip(self, out, i, power, bands):
         """Mel product and logarithm of clip ``i``'s power spectrogram into ``out[i]``."""
-        n_frames = power.shape[0]
+        n_frames = power.shape[1]
         if isinstance(out, list):
-            n_bins = power.shape[1] if bands is None else bands.n_mels
+            n_bins = power.shape[0] if bands is None else bands.n_mels
             out[i] = np.empty((n_bins, n_frames), dtype=np.float32)
         if bands is None:
-            out[i][...] = power.T
+            out[i][...] = power
         else:
             bands.apply(power, out[i])
         _log_inplace(out[i], power=self.power, log=self.log, eps=self.eps)
@@ -586,21 +586,43 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
+@functools.cache
+def _blas_controller():
+    # made once: threadpool_limits() finds the loaded libraries anew, ~3 ms a call
+    return ThreadpoolController()
+
+
 def _run_workers(work, n_workers, chunks, *args):
     """``work(next_chunk, *args)`` in ``n_workers`` threads sharing the ``chunks`` iterator.
 
     Each worker keeps its own buffers and takes the next chunk when it is free, so
     decoding in one thread overlaps computing in another (soundfile, the FFT and
-    BLAS release the GIL).
+    BLAS release the GIL). The calling thread is one of the workers. Plain threads,
+    not a joblib pool: starting and stopping one costs ~18 ms a call, and a joblib
+    backend set by the caller (dask, processes) could not share the output. After
+    an error, no worker takes another chunk, and the first error is raised.
     """
     lock = threading.Lock()
+    errors = []
 
     def next_chunk():
         with lock:
-            return next(chunks, None)
+            return None if errors else next(chunks, None)
 
-    Parallel(n_jobs=n_workers, prefer="threads")(
-        delayed(work)(next_chunk, *args) for _ in range(n_workers))
+    def run():
+        try:
+            work(next_chunk, *args)
+        except BaseException as exc:  # noqa: B036 (re-raised below, in the caller)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n_workers - 1)]
+    for thread in threads:
+        thread.start()
+    run()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _source_name(source, i):

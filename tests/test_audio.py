@@ -76,20 +76,28 @@ def test_pcm_to_float_rejects_other_dtypes():
         pcm_to_float(np.zeros(3, dtype=bool))
 
 
-def test_read_into_gives_load_audio_samples_or_declines(tmp_path):
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_read_into_gives_load_audio_samples_or_declines(tmp_path, subtype):
     rng = np.random.default_rng(3)
     y = rng.uniform(-0.5, 0.5, 1000).astype(np.float32)
     mono, stereo = tmp_path / "mono.wav", tmp_path / "stereo.wav"
-    sf.write(mono, y, 8000, subtype="PCM_16")
+    sf.write(mono, y, 8000, subtype=subtype)
     sf.write(stereo, np.stack([y, y], axis=1), 8000)
     out = np.full(600, np.nan, dtype=np.float32)
     assert read_into(mono, out, 8000)
+    np.testing.assert_array_equal(out, load_audio(mono)[0][:600])
+    out[:] = np.nan  # again through a given int16 buffer (used for PCM_16 only)
+    assert read_into(mono, out, 8000, pcm=np.empty(600, np.int16))
     np.testing.assert_array_equal(out, load_audio(mono)[0][:600])
     assert not read_into(mono, out, 16000)  # would need resampling
     assert not read_into(mono, np.empty(1001, np.float32), 8000)  # too short
     assert not read_into(mono, out, 8000, channel=1)  # load_audio names the error
     assert not read_into(stereo, out, 8000)  # would need a down-mix
     assert not read_into(tmp_path / "missing.wav", out, 8000)
+    if subtype == "FLOAT":  # load_audio names the sample
+        y[100] = np.nan
+        sf.write(mono, y, 8000, subtype=subtype)
+        assert not read_into(mono, out, 8000)
 
 
 def test_unreadable_files_named_plainly_with_the_reason_once(tmp_path):

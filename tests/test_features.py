@@ -184,14 +184,22 @@ def test_corrupt_and_empty_files_name_the_file(tmp_path):
         t.transform([empty])
     with pytest.raises(AudioError, match="missing.wav"):
         t.transform([tmp_path / "missing.wav"])
+    nan = tmp_path / "nan.wav"
+    y = np.zeros(2048, dtype=np.float32)
+    y[1500] = np.nan
+    sf.write(nan, y, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav.*non-finite.*sample 1500"):
+        t.transform([nan])
 
 
-def test_short_clip_and_nan_name_the_sample():
-    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8).fit()
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_short_clip_and_nan_name_the_sample(n_jobs):
+    t = LogMelTransformer(sr=8000, n_fft=256, hop_length=128, n_mels=8, batch_size=1,
+                          n_jobs=n_jobs).fit()
     X = [np.zeros(1000), np.zeros(100)]
     with pytest.raises(AudioError, match="sample 1: clip has 100 samples.*n_fft=256"):
         t.transform(X)
-    X = np.zeros((3, 1000))
+    X = np.zeros((6, 1000))  # a worker's error is raised in the caller
     X[2, 17] = np.nan
     with pytest.raises(AudioError, match="sample 2: non-finite value.*sample 17"):
         t.transform(X)
