@@ -64,8 +64,8 @@ def gamma_threshold(scores, quantile, *, any_sign=False):
     Examples
     --------
     >>> from sklasd.base import gamma_threshold
-    >>> round(gamma_threshold([1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 1)
-    3.0
+    >>> round(gamma_threshold([1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 1)  # median of the fit
+    2.7
     """
     scores = np.asarray(scores, dtype=np.float64)
     if any_sign and len(scores):
