@@ -76,10 +76,15 @@ def _labelled_folders(paths, root):
     return labelled
 
 
+#: A folder named by a date ("2026-11-28", "20261128 night shift") holds a recording
+#: session of the machine above it, not a machine.
+_DATE = re.compile(r"^(?:19|20)\d\d([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?!\d)")
+
+
 def _plain(part):
-    """A folder name that states no condition, split or machine ID."""
+    """A folder name that states no condition, split, machine ID or date."""
     return (_stated_condition(part) is None and part.lower() not in _SPLIT_WORDS
-            and not _id_of(part, whole=True))
+            and not _id_of(part, whole=True) and not _DATE.match(part))
 
 
 def _machine_folder(path, root, labelled=frozenset()):
@@ -161,7 +166,8 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
             the same machine: their machine type is the folder above (``pump``).
             Two machine folders of one name are two machines, named with the
             folders above them: ``Site A/pump/`` and ``Site B/pump/`` give
-            ``"pump (Site A)"`` and ``"pump (Site B)"``.
+            ``"pump (Site A)"`` and ``"pump (Site B)"``. A folder named by a date
+            (``pump/2026-11-28/normal/``) holds a session of the machine above it.
         machine_id : ndarray of str
             ``"id_XX"`` / ``"section_XX"`` from a name that starts so, else ``""``.
         split : ndarray of str
@@ -193,11 +199,10 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
 
 
 def _dataset_folder(path):
-    """The nearest folder above ``path`` that is not a condition or split folder."""
+    """The nearest folder above ``path`` that is not a condition, split, ID or date
+    folder."""
     folder = path.parent
-    while (_stated_condition(folder.name) is not None
-           or folder.name.lower() in _SPLIT_WORDS
-           or _id_of(folder.name, whole=True)) and folder.parent != folder:
+    while not _plain(folder.name) and folder.parent != folder:
         folder = folder.parent
     return check_folder(folder)
 

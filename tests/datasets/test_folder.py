@@ -196,3 +196,13 @@ def test_camel_case_condition_folders(tmp_path, write_wav):
     bunch = load_folder(tmp_path)
     assert bunch.target.tolist() == [1, 0, -1]
     assert set(bunch.machine_type) == {"gearbox"}
+
+
+def test_date_folders_are_sessions_of_the_machine_above(tmp_path, write_wav):
+    write_wav(tmp_path / "Conveyor 7" / "2026-11-28" / "normal runs" / "a.wav")
+    write_wav(tmp_path / "Conveyor 7" / "2026-11-30" / "anomalous" / "b.wav")
+    write_wav(tmp_path / "Conveyor 7" / "20261201 night" / "c.wav")
+    write_wav(tmp_path / "press" / "7" / "normal" / "d.wav")  # a number names a machine
+    bunch = load_folder(tmp_path)
+    assert bunch.machine_type.tolist() == ["Conveyor 7"] * 3 + ["7"]
+    assert bunch.target.tolist() == [0, 1, -1, 0]
