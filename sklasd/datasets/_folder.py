@@ -27,8 +27,8 @@ A folder of recordings in no published layout, read as clips to score: the machi
 type is the name of the folder holding each file (above any condition or split
 folder, and above a folder of unlabeled clips that sits beside labelled ones, such
 as "after repair/" beside "normal/"), the condition comes from words of the folder
-or file names where they say so (normal; anomaly, abnormal, anomalous, fault,
-faulty) and is -1 (unlabeled) otherwise; a
+or file names where they say so (normal, good; anomaly, abnormal, anomalous,
+fault, faulty, defect, defective, broken, damaged) and is -1 (unlabeled) otherwise; a
 train / test folder gives the split, an id_XX or section_XX name prefix the machine
 ID, a source / target word the domain.
 """
@@ -155,9 +155,10 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
         data, filenames : ndarray of str, shape (n_clips,)
             Sorted absolute paths.
         target : ndarray of int64, shape (n_clips,)
-            0 where a folder or the file name says ``normal``, 1 where it says
-            ``anomaly``, ``abnormal``, ``anomalous``, ``fault`` or ``faulty``, -1
-            (unlabeled) otherwise.
+            0 where a folder or the file name says ``normal`` or ``good``, 1
+            where it says ``anomaly``, ``abnormal``, ``anomalous``, ``fault``,
+            ``faulty``, ``defect``, ``defective``, ``broken`` or ``damaged``, -1
+            (unlabeled) otherwise (whole words in any letter case).
         machine_type : ndarray of str
             Name of the nearest folder above the file that is not a condition or
             split folder (the given folder's own name for a flat folder). A

@@ -29,9 +29,11 @@ class ParseError(ValueError):
 
 
 #: Words of folder or file names that state a clip's condition (matched whole, in
-#: lower case, so "abnormal" never reads as "normal").
-CONDITION_WORDS = {"normal": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
-                   "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1}
+#: lower case, so "abnormal" never reads as "normal"). "good" is MVTec AD's word for
+#: normal; "bad" is left out: it begins German place names ("Bad Homburg/").
+CONDITION_WORDS = {"normal": 0, "good": 0, "anomaly": 1, "anomalies": 1, "anomalous": 1,
+                   "abnormal": 1, "fault": 1, "faults": 1, "faulty": 1, "defect": 1,
+                   "defects": 1, "defective": 1, "broken": 1, "damaged": 1}
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 

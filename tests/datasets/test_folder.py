@@ -206,3 +206,12 @@ def test_date_folders_are_sessions_of_the_machine_above(tmp_path, write_wav):
     bunch = load_folder(tmp_path)
     assert bunch.machine_type.tolist() == ["Conveyor 7"] * 3 + ["7"]
     assert bunch.target.tolist() == [0, 1, -1, 0]
+
+
+def test_mvtec_style_good_and_defect_folders(tmp_path, write_wav):
+    write_wav(tmp_path / "Bad Homburg" / "pump" / "good" / "a.wav")
+    write_wav(tmp_path / "Bad Homburg" / "pump" / "broken impeller" / "b.wav")
+    write_wav(tmp_path / "Bad Homburg" / "pump" / "c.wav")
+    bunch = load_folder(tmp_path)
+    assert bunch.target.tolist() == [1, -1, 0]  # "Bad" of the town states nothing
+    assert set(bunch.machine_type) == {"pump"}
