@@ -4,6 +4,7 @@ A folder whose names fit no known layout is read as a tree of unlabeled recordin
 (:func:`load_audio_folder`): real recordings are never refused because of their names.
 """
 
+import collections
 import functools
 import re
 
@@ -100,28 +101,30 @@ def _machine_folder(path, root, labelled=frozenset()):
     return machine
 
 
-def _machine_names(folders, root):
-    """``{machine folder: machine type}``: the folder's name, followed by the
-    folders above it where two machine folders share a name ("pump (Site A)")."""
-    folders = set(folders)
-    shared = {name for name in {f.name for f in folders}
-              if sum(f.name == name for f in folders) > 1}
-    names = {}
-    for folder in folders:
+def _machine_types(paths, root):
+    """``{path: machine type}``: the name of each path's :func:`_machine_folder`,
+    followed by the folders above it where two machine folders share a name
+    ("pump (Site A)", "pump (Site B)")."""
+    labelled = _labelled_folders(paths, root)
+    folders = {path: _machine_folder(path, root, labelled) for path in paths}
+    counts = collections.Counter(folder.name for folder in set(folders.values()))
+
+    def name(folder):
         above = folder.relative_to(root).parts[:-1] if folder != root else ()
-        names[folder] = (f"{folder.name} ({', '.join(above)})"
-                         if folder.name in shared and above else folder.name)
-    return names
+        return f"{folder.name} ({', '.join(above)})" if counts[folder.name] > 1 and above \
+            else folder.name
+
+    return {path: name(folder) for path, folder in folders.items()}
 
 
-def _parse_any(path, root, labelled=frozenset(), names=None):
+def _parse_any(path, root, machine_types=None):
     """Labels of any recording from whatever its folders and name say (never fails).
 
-    The machine type is the name of the :func:`_machine_folder` (as ``names``
-    gives it, where given)."""
+    The machine type is ``machine_types[path]`` where given (:func:`_machine_types`),
+    else the name of the path's :func:`_machine_folder`."""
     target, split, machine_id = -1, "", ""
-    folder = _machine_folder(path, root, labelled)
-    machine_type = (names or {}).get(folder, folder.name)
+    machine_type = (machine_types[path] if machine_types is not None
+                    else _machine_folder(path, root).name)
     for part in path.relative_to(root).parts[:-1]:
         condition = _stated_condition(part)
         target = target if condition is None else condition
@@ -192,9 +195,7 @@ def load_audio_folder(data_dir, *, return_X_y=False, as_frame=False):
     array([-1, -1, -1])
     """
     root, paths = list_audio(data_dir)
-    labelled = _labelled_folders(paths, root)
-    names = _machine_names((_machine_folder(p, root, labelled) for p in paths), root)
-    parse = functools.partial(_parse_any, labelled=labelled, names=names)
+    parse = functools.partial(_parse_any, machine_types=_machine_types(paths, root))
     return load_layout(data_dir, parse, AUDIO_FOLDER_DESCR,
                        return_X_y=return_X_y, as_frame=as_frame)
 
