@@ -1,7 +1,7 @@
 """sklasd: scikit-learn-compatible anomalous sound detection and audio classification.
 
-Public estimators are imported lazily (PEP 562), so ``import sklasd`` stays fast and
-does not import torch until a neural estimator is used.
+Public estimators and :func:`run` are imported lazily (PEP 562), so ``import sklasd``
+stays fast and does not import torch until a neural estimator is used.
 """
 
 import importlib
@@ -28,12 +28,15 @@ _LAZY = {
     "ComplexUNetDenoiser": "sklasd.denoising",
     "Pipeline": "sklasd.pipeline",
     "make_pipeline": "sklasd.pipeline",
+    "run": "sklasd.engine",
+    "RunResult": "sklasd.engine",
+    "load_run": "sklasd.engine",
 }
 
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
     "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising", "parallel",
-    "maps",
+    "maps", "engine", "report",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -22,13 +22,9 @@ or trust.
 
 import argparse
 import contextlib
-import functools
-import os
 import sys
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sklasd import __version__
@@ -36,405 +32,70 @@ from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
-from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
-from sklasd.audio import AudioError, load_audio
-from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
-from sklasd.parallel import check_scheduler, map_chunks, map_machine_types
-from sklasd.utils._routing import call_with_machine_id
+from sklasd.engine import fit_models, rebuild_report, run, score_models
+from sklasd.models import DEFAULT_MODEL, MODELS, make_model
+from sklasd.parallel import check_scheduler
 
 __all__ = ["main", "make_model", "MODELS", "load_models", "save_models"]
 
 
-def _score_and_label(model, X, machine_id):
-    """Anomaly scores and decisions (1 = anomaly, from the detector's ``predict``).
-
-    The features are computed once and given to both methods of the final step.
-    """
-    PROGRESS.phase("scoring")
-    Xt = model[:-1].transform(X)
-    labels = call_with_machine_id(model[-1], "predict", Xt, machine_id)
-    scores = call_with_machine_id(model[-1], "anomaly_score", Xt, machine_id)
-    return scores, (labels == -1).astype(int)
+def _run_options(args):
+    """The keywords of the library call shared by ``run`` and ``fit``."""
+    return dict(model=args.model, epochs=args.epochs, random_state=args.seed,
+                device=args.device, n_jobs=args.n_jobs, denoiser=args.denoiser,
+                skip_bad=args.skip_bad)
 
 
-# --- data ---------------------------------------------------------------------
-def _load(data_dir, seed):
-    from sklasd.datasets import make_machine_sounds
-
-    if data_dir is None:
-        return make_machine_sounds(random_state=seed)
-    return _load_inputs([data_dir])
-
-
-def _load_inputs(items):
-    """Folders (any layout) and audio files as one Bunch of machine-sound clips.
-
-    A folder in a sound-event or classification layout (whose labels are classes,
-    not normal / anomaly) is read as a folder of unlabeled recordings.
-    """
-    from sklearn.utils import Bunch
-
-    from sklasd.datasets import load_audio_files, load_audio_folder, load_folder
-
-    frames = []
-    files = [item for item in items if not Path(item).is_dir()]
-    for item in items:
-        if Path(item).is_dir():
-            bunch = load_folder(item)
-            if bunch.target.dtype.kind not in "iu":
-                bunch = load_audio_folder(item)
-            frames.append(bunch.frame)
-    if files:
-        frames.append(load_audio_files(files).frame)
-    frame = pd.concat(frames, ignore_index=True)
-    for column in ("machine_type", "machine_id", "split", "domain"):
-        frame[column] = frame[column].fillna("").astype(str)
-    return Bunch(data=frame["filename"].to_numpy(dtype=str), frame=frame,
-                 **{c: frame[c].to_numpy() for c in ("target", "machine_type",
-                                                      "machine_id", "split", "domain")})
-
-
-def _screen(data, skip_bad, log, model=None):
-    """Positions of the clips to use and the skipped files with their reasons.
-
-    Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
-    and its AudioError names the bad file. With it, every file is decoded once first
-    (at the rate of the model's first step, which must get one ``n_fft`` frame) so
-    that bad ones can be dropped with a warning.
-    """
-    if not skip_bad or not isinstance(data[0], str):
-        return np.arange(len(data)), []
-    # ``model``: a --model name or a fitted pipeline; its feature step sets the needs
-    first = (make_model(model) if model is None or isinstance(model, str) else model)[0]
-    needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
-    kept, skipped = [], []
-    for i, path in enumerate(data):
-        try:
-            load_audio(path, **needs)
-        except AudioError as exc:
-            warnings.warn(f"skipped: {exc}", stacklevel=2)
-            skipped.append((path, str(exc)))
-            continue
-        kept.append(i)
-    if skipped:
-        log(f"skipped {len(skipped)} bad file(s) (--skip-bad)")
-    if not kept:
-        raise ValueError(f"--skip-bad skipped all {len(skipped)} file(s): no usable "
-                         "clip is left")
-    return np.asarray(kept, dtype=int), skipped
-
-
-# --- outputs --------------------------------------------------------------------
-@contextlib.contextmanager
-def _staging(args):
-    """The command's staging folder or file, opened by :func:`main` before any work.
-
-    Its contents replace the output (``-o``) only when the command succeeds
-    (``sklasd._outputs``). The progress line ends here, before results are printed.
-    """
-    try:
-        yield args.stage
-    finally:
-        PROGRESS.close()
-
-
-def _result_names(filenames):
-    """Clip names of the DCASE result files: the file names, or where two clips
-    share one ("normal/0001.wav", "anomaly/0001.wav"), the paths below their common
-    folder, so that every line names one clip."""
-    names = [Path(f).name for f in filenames]
-    if len(set(names)) == len(names):
-        return names
-    common = os.path.commonpath([os.path.abspath(f) for f in filenames])
-    return [Path(os.path.relpath(os.path.abspath(f), common)).as_posix() for f in filenames]
-
-
-def _write_csv_rows(path, names, values):
-    """DCASE result files: ``<file name>,<value>`` per line, no header."""
-    pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
-
-
-def result_suffix(machine_type, machine_id, filename):
-    """The part of the DCASE result file names after ``anomaly_score_``.
-
-    As each year's official evaluator reads them: DCASE 2020
-    ``<machine_type>_id_XX``; DCASE 2021+ ``<machine_type>_section_XX_test`` (2021's
-    ``source_test`` / ``target_test`` folders give ``..._section_XX_source_test``);
-    other folders ``<machine_type>[_<machine_id>]``.
-    """
-    if machine_id.startswith("section_"):
-        folder = Path(filename).parent.name
-        test_dir = folder if folder in ("source_test", "target_test") else "test"
-        return f"{machine_type}_{machine_id}_{test_dir}"
-    return f"{machine_type}_{machine_id}" if machine_id else machine_type
-
-
-def _write_type_results(stage, machine_type, frame, scores, decisions):
-    """The evaluator's files: one line ``<file name>,<value>`` per clip, no header."""
-    suffixes = [result_suffix(machine_type, i, f)
-                for i, f in zip(frame["machine_id"], frame["filename"])]
-    for suffix, rows in frame.groupby(np.asarray(suffixes), sort=True):
-        pos = rows.index.to_numpy()
-        names = _result_names(rows["filename"])
-        _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, scores[pos])
-        _write_csv_rows(stage / f"decision_result_{suffix}.csv", names, decisions[pos])
-
-
-def _save_plots(stage, machine_type, frame, scores, threshold):
-    """``roc_<type>.png`` (where both classes are labelled) and
-    ``score_histogram_<type>.png``."""
-    import matplotlib.pyplot as plt
-
-    from sklasd.report import summary_figures
-
-    names = {"roc": "roc", "histogram": "score_histogram"}
-    rows = frame.assign(anomaly_score=scores)
-    for kind, figure in summary_figures(machine_type, rows, threshold).items():
-        figure.savefig(stage / f"{names[kind]}_{machine_type}.png", dpi=100)
-        plt.close(figure)
-
-
-# --- commands --------------------------------------------------------------------
-def _run_type(args, machine_type, frame, data, log):
-    train, test, how = train_test(frame, args.train_fraction, args.min_train_clips,
-                                   args.seed)
-    for machine_id, rule in how.items():
-        log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
-    log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
-    model = _new_model(args, machine_type)
-    reference = (float(np.nanmedian(durations(data[train])))
-                 if isinstance(data[0], str) else None)
-    test_frame = frame.loc[test].assign(notes=duration_notes(data[test], reference))
-    test_frame = test_frame.reset_index(drop=True)
-    ids = frame["machine_id"].to_numpy()
-    call_with_machine_id(model, "fit", data[train], ids[train])
-    if cross_fitted(train, test):  # one's own recordings, unlabeled
-        scores, decisions = _cross_fitted(args, machine_type, data, ids, train)
-    else:  # in chunks of clips on the workers under --scheduler, one call otherwise
-        scores, decisions = map_chunks(_score_and_label, model, data[test], ids[test])
-    return model, test_frame, scores, decisions, how
-
-
-def _cross_fitted(args, machine_type, data, ids, clips, n_folds=5):
-    """Scores and decisions of the clips a model trains on, each clip's from a model
-    fitted on the other folds (k-fold): a clip scored by a model that saw it looks
-    normal (a nearest-neighbour detector would give it 0)."""
-    from sklearn.model_selection import KFold
-
-    scores, decisions = np.empty(len(clips)), np.empty(len(clips), dtype=int)
-    folds = KFold(min(n_folds, len(clips)), shuffle=True, random_state=args.seed)
-    for fit_on, held_out in folds.split(clips):
-        model = _new_model(args, machine_type)
-        call_with_machine_id(model, "fit", data[clips[fit_on]], ids[clips[fit_on]])
-        scores[held_out], decisions[held_out] = _score_and_label(
-            model, data[clips[held_out]], ids[clips[held_out]])
-    return scores, decisions
-
-
-def _group_notes(report, results):
-    """The report's own note joined with a count of the clips of unusual duration."""
-    notes = report["note"] if "note" in report else pd.Series("", index=report.index)
-    odd = results[results["notes"] != ""].groupby(["machine_type", "machine_id"]).size()
-    extra = [f"{odd[k]} clip(s) of unusual duration (see results.csv)" if k in odd
-             else "" for k in report.index]
-    return ["; ".join(t for t in pair if t) for pair in zip(notes, extra)]
-
-
-def _fit_type(args, item, log):
-    """``_run_type`` on one machine type's rows and clips, its warnings logged as notes.
-
-    Under ``--scheduler`` it runs on a Dask worker (sklasd.parallel).
-    """
-    machine_type, rows, data = item
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _run_type(args, machine_type, rows, data, log)
-    # one line per distinct warning (e.g. too few clips for a gamma fit)
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        log(f"[{machine_type}] note: {message}")
-    return result
-
-
-def cmd_run(args, log):
-    from sklasd.metrics import anomaly_report
-
-    bunch = _load(args.data_dir, args.seed)
-    kept, skipped = _screen(bunch.data, args.skip_bad, log, args.model)
-    frame = bunch.frame.iloc[kept].reset_index(drop=True)
-    data = bunch.data[kept]
-    tested, training, models = [], {}, {}
-    PROGRESS.plan(frame["machine_type"].nunique())
-    with _staging(args) as stage:
-        items = [(machine_type, rows.reset_index(drop=True), data[rows.index.to_numpy()])
-                 for machine_type, rows in frame.groupby("machine_type", sort=True)]
-        fitted = map_machine_types(functools.partial(_fit_type, args), items,
-                                   args.scheduler, log)
-        for (machine_type, _, _), (model, test_frame, scores, decisions, how) in zip(
-                items, fitted):
-            _write_type_results(stage, machine_type, test_frame, scores, decisions)
-            _save_plots(stage, machine_type, test_frame, scores, model[-1].threshold_)
-            save_models({machine_type: model}, stage / f"model_{machine_type}.joblib")
-            models[machine_type] = model
-            test_frame["anomaly_score"] = scores
-            test_frame["decision_result"] = decisions
-            tested.append(test_frame)
-            training.update({(machine_type, i): rule for i, rule in how.items()})
-        results = pd.concat(tested, ignore_index=True)
-        has_domain = results["domain"].isin(["source", "target"]).all()
-        report = anomaly_report(
-            results["target"], results["anomaly_score"],
-            machine_type=results["machine_type"], machine_id=results["machine_id"],
-            domain=results["domain"] if has_domain else None,
-        )
-        report["notes"] = _group_notes(report, results)
-        report = report.drop(columns=[c for c in ("note",) if c in report])
-        report["training"] = [training.get(key, "") for key in report.index]
-        report.to_csv(stage / "metrics.csv")
-        results[["filename", "machine_type", "machine_id", "domain", "target",
-                 "anomaly_score", "decision_result", "notes"]].to_csv(
-            stage / "results.csv", index=False)
-        if skipped:
-            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
-                stage / "skipped.csv", index=False)
-        _write_run_report(args, stage, results, report, models, frame, data)
+def _print_metrics(metrics):
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_colwidth", 60,
                            "display.float_format", "{:.4f}".format):
-        print(report.drop(columns=["training"]).to_string())
+        print(metrics.drop(columns=["training"]).to_string())
+
+
+# --- commands --------------------------------------------------------------------
+def cmd_run(args, stage, log):
+    result = run(args.data_dir, train_fraction=args.train_fraction,
+                 min_train_clips=args.min_train_clips, scheduler=args.scheduler,
+                 **_run_options(args))
+    try:
+        result.write(stage, report=not args.no_report, base_dir=Path(args.out).resolve())
+    finally:
+        PROGRESS.close()  # the progress line ends before results are printed
+    _print_metrics(result.metrics)
     log(f"results written to {Path(args.out).resolve()}")
     return 0
 
 
-def _write_run_report(args, stage, results, metrics, models, frame, data):
-    """``report_data.json`` and, unless ``--no-report``, ``report.html``."""
-    from sklasd.report import write_report, write_report_data
-
-    data_dir = None if args.data_dir is None else str(Path(args.data_dir).resolve())
-    write_report_data(stage, data_dir=data_dir, seed=args.seed, model=args.model,
-                      machine_types=models)
-    if args.no_report:
-        return
-    PROGRESS.phase("writing the report")
-    audio = None if isinstance(data[0], str) else dict(zip(frame["filename"], data))
-    write_report(stage, results, metrics, models, audio=audio,
-                 base_dir=Path(args.out).resolve(),
-                 run_info={"data": data_dir or "built-in generated machine sounds",
-                           "model": args.model, "seed": args.seed})
-
-
-def cmd_report(args, log):
-    from sklasd.report import rebuild_report
-
+def cmd_report(args, stage, log):
     path = rebuild_report(args.run_dir, output=args.output,
                           overwrite=args.overwrite or None)
     log(f"report written to {Path(path).resolve()}")
     return 0
 
 
-def _training_clips(bunch):
-    """Normal clips of the ``train`` split if the folder has one, else all normals;
-    without any normal clip, every unlabeled clip (one's own recordings)."""
-    frame = bunch.frame
-    for candidates in (frame["target"] == 0, frame["target"] == -1):
-        in_split = candidates & (frame["split"] == "train")
-        if candidates.any():
-            return np.flatnonzero(in_split if in_split.any() else candidates)
-    raise ValueError("no normal or unlabeled clips to train on: every clip is "
-                     "labelled anomalous")
-
-
-def _new_model(args, label):
-    """A fresh pipeline for ``label`` (a machine type), reporting its epochs to the
-    command's progress line and logger instead of skorch's table and bar."""
-    PROGRESS.begin(label)
-    model = make_model(args.model, max_epochs=args.epochs, random_state=args.seed,
-                       device=args.device, verbose=0, n_jobs=args.n_jobs)
-    if getattr(args, "denoiser", None) is not None:
-        model = with_denoiser(model, args.denoiser)
-    if "callbacks" in model[-1].get_params(deep=False):
-        from sklasd._epochs import EpochProgress
-
-        model[-1].set_params(callbacks=[*(model[-1].callbacks or []), EpochProgress()])
-    return model
-
-
-def cmd_fit(args, log):
-    bunch = _load_inputs(args.train_dir)
-    kept, _ = _screen(bunch.data, args.skip_bad, log, args.model)
-    train = np.intersect1d(_training_clips(bunch), kept)
-    types = sorted(set(bunch.machine_type[train]))
-    models = {}
-    PROGRESS.plan(len(types))
-    for machine_type in types:
-        rows = train[bunch.machine_type[train] == machine_type]
-        kind = "normal" if (bunch.target[rows] == 0).all() else "unlabeled"
-        log(f"[{machine_type}] fitting on {len(rows)} {kind} clips")
-        model = _new_model(args, machine_type)
-        models[machine_type] = call_with_machine_id(model, "fit", bunch.data[rows],
-                                                    bunch.machine_id[rows])
-    with _staging(args) as stage:
-        save_models(models, stage)
-    log(f"model for {', '.join(types)} written to {args.output}")
+def cmd_fit(args, stage, log):
+    models, _ = fit_models(args.train_dir, **_run_options(args))
+    PROGRESS.close()
+    save_models(models, stage)
+    log(f"model for {', '.join(models)} written to {args.output}")
     return 0
 
 
-def _write_scores(stage, machine_type, machine_id, table):
-    """DCASE-style score and decision files of ``score``, or a table on stdout."""
+def cmd_score(args, stage, log):
+    result = score_models(load_models(args.model_file), args.test_dir,
+                          machine_type=args.machine_type, machine_id=args.machine_id,
+                          skip_bad=args.skip_bad)
+    PROGRESS.close()
     if stage is None:
-        table.to_csv(sys.stdout, index=False)
-        return
-    suffix = machine_type if machine_id is None else f"{machine_type}_{machine_id}"
-    names = _result_names(table["file"])
-    _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, table["anomaly_score"])
-    _write_csv_rows(stage / f"decision_result_{suffix}.csv", names,
-                    table["decision_result"])
-    table.to_csv(stage / "results.csv", index=False)
-
-
-def cmd_score(args, log):
-    models = load_models(args.model_file)
-    if args.machine_type is None and len(models) > 1:
-        raise ValueError(f"the model holds several machine types {sorted(models)}: "
-                         "choose one with --machine-type")
-    machine_type = args.machine_type or next(iter(models))
-    if machine_type not in models:
-        raise ValueError(f"machine type {machine_type!r} is not in the model "
-                         f"(it has {sorted(models)})")
-    model = models[machine_type]
-    paths = _audio_paths(args.test_dir)
-    positions, skipped = _screen(paths, args.skip_bad, log, model)
-    kept = list(paths[positions])
-    PROGRESS.plan(1)
-    PROGRESS.begin(machine_type)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        scores, decisions = _score_and_label(
-            model, kept, None if args.machine_id is None else [args.machine_id] * len(kept))
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        log(f"note: {message}")
-    table = pd.DataFrame({"file": kept, "anomaly_score": scores,
-                          "decision_result": decisions,
-                          "notes": duration_notes(
-                              kept, getattr(model[0], "training_duration_", None))})
-    with _staging(args) as stage:
-        _write_scores(stage, machine_type, args.machine_id, table)
-        if skipped and stage is not None:
-            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
-                stage / "skipped.csv", index=False)
-    log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}: "
-        f"{int(decisions.sum())} called anomalous (score above {model[-1].threshold_:.4g})")
+        result.results.to_csv(sys.stdout, index=False)
+    else:
+        result.write(stage)
+    decisions = result.results["decision_result"]
+    log(f"scored {len(decisions)} file(s) ({len(result.skipped)} skipped) into "
+        f"{args.output}: {int(decisions.sum())} called anomalous (score above "
+        f"{result.threshold:.4g})")
     return 0
-
-
-def _audio_paths(items):
-    """The audio files of folders (recursively, sorted) and of file arguments."""
-    from sklasd.datasets import list_audio
-
-    paths = []
-    for item in items:
-        paths += ([str(p) for p in list_audio(item)[1]] if Path(item).is_dir()
-                  else [str(Path(item).resolve())])
-    return np.asarray(paths, dtype=str)
 
 
 # --- argument parsing -----------------------------------------------------------------
@@ -638,11 +299,10 @@ def _load_denoiser(path):
 def _execute(args):
     if getattr(args, "device", "cpu") != "cpu":
         _check_device(args.device)
-    if getattr(args, "denoise", None) is not None:
-        args.denoiser = _load_denoiser(args.denoise)
+    args.denoiser = None if getattr(args, "denoise", None) is None else \
+        _load_denoiser(args.denoise)
     with _open_output(args) as stage:
-        args.stage = stage
-        return args.func(args, LOGGER.info)
+        return args.func(args, stage, LOGGER.info)
 
 
 def main(argv=None):

@@ -9,16 +9,16 @@ are inline PNG images and the page has no external URL, script or style sheet, s
 opens offline; only audio files larger than ``max_embed_bytes`` are linked (by a path
 relative to the report) instead of embedded.
 
-``sklasd run`` writes it beside its results, with ``report_data.json`` (where the
-clips came from), so that :func:`rebuild_report` (``sklasd report OUT_DIR``) can
-write it again from the finished run folder.
+``sklasd run`` (:meth:`sklasd.engine.RunResult.save`) writes it beside its results,
+with ``report_data.json`` (where the clips came from), so that
+:func:`sklasd.engine.rebuild_report` (``sklasd report OUT_DIR``) can write it again
+from the finished run folder.
 """
 
 import base64
 import datetime
 import html
 import io
-import json
 import os
 import urllib.parse
 from pathlib import Path
@@ -30,11 +30,9 @@ from sklasd import __version__
 from sklasd._outputs import output_file
 from sklasd.utils._routing import call_with_machine_id
 
-__all__ = ["write_report", "render_report", "rebuild_report", "write_report_data",
-           "summary_figures"]
+__all__ = ["write_report", "render_report", "summary_figures"]
 
 REPORT_NAME = "report.html"
-REPORT_DATA_NAME = "report_data.json"
 #: Audio files up to this size (bytes) are embedded in the page; larger ones are linked.
 MAX_EMBED_BYTES = 1_000_000
 
@@ -61,13 +59,19 @@ img { max-width: 100%; }
 
 
 # --- figures ---------------------------------------------------------------------
-def _png(fig, dpi=80):
-    """The figure as a base64 PNG ``data:`` URI; the figure is closed."""
-    import matplotlib.pyplot as plt
+def _figure(figsize):
+    """A matplotlib Figure and its axes, made without pyplot: no backend is chosen
+    or switched, and nothing is left open in pyplot's figure list."""
+    from matplotlib.figure import Figure
 
+    figure = Figure(figsize=figsize, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _png(fig, dpi=80):
+    """The figure as a base64 PNG ``data:`` URI."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -88,21 +92,17 @@ def summary_figures(machine_type, results, threshold):
     -------
     figures : dict of str -> matplotlib.figure.Figure
         ``"roc"`` (only when both normal and anomalous clips exist; one curve per
-        machine ID, the pAUC range shaded) and ``"histogram"``. The caller closes them.
+        machine ID, the pAUC range shaded) and ``"histogram"``: Figure objects made
+        without pyplot (no backend is switched; nothing to close).
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"target": [0, 0, 1], "anomaly_score": [1.0, 1.2, 3.0],
     ...                      "machine_id": ["id_00"] * 3})
     >>> sorted(summary_figures("fan", rows, 2.0))
     ['histogram', 'roc']
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from sklasd.plotting import plot_roc, plot_score_histogram
 
     y, scores = results["target"].to_numpy(), results["anomaly_score"].to_numpy()
@@ -110,10 +110,11 @@ def summary_figures(machine_type, results, threshold):
     if {0, 1} <= set(y):
         # one curve per machine ID; clips without one are the machine type's curve
         groups = results["machine_id"].fillna("").astype(str).replace("", machine_type)
-        ax = plot_roc(y, scores, groups=groups.to_numpy(), max_fpr=0.1)
+        ax = plot_roc(y, scores, groups=groups.to_numpy(), max_fpr=0.1,
+                      ax=_figure((5, 4))[1])
         ax.set_title(f"ROC: {machine_type}")
         figures["roc"] = ax.figure
-    ax = plot_score_histogram(y, scores, threshold=threshold)
+    ax = plot_score_histogram(y, scores, threshold=threshold, ax=_figure((5, 4))[1])
     ax.set_title(f"Anomaly scores: {machine_type}")
     figures["histogram"] = ax.figure
     return figures
@@ -121,8 +122,6 @@ def summary_figures(machine_type, results, threshold):
 
 def _clip_figure(model, clip, machine_id, title):
     """The clip's log-mel spectrogram with its anomaly map, and its regions in words."""
-    import matplotlib.pyplot as plt
-
     from sklasd.maps import anomaly_regions, describe_regions
     from sklasd.plotting import plot_anomaly_map, plot_spectrogram
 
@@ -131,7 +130,7 @@ def _clip_figure(model, clip, machine_id, title):
     axes = dict(sr=logmel.sr, hop_length=logmel.hop_length)
     band = dict(fmin=logmel.fmin, fmax=logmel.fmax or logmel.sr / 2)
     anomaly_map = _anomaly_map(model, clip, machine_id)
-    _, ax = plt.subplots(figsize=(9, 3.2), layout="constrained")
+    _, ax = _figure((9, 3.2))
     if anomaly_map is None:
         plot_spectrogram(log_mel, ax=ax, cmap="gray_r", **axes, **band)
         words = "no anomaly map: this model does not compute one"
@@ -354,11 +353,8 @@ def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs
 
     Examples
     --------
-    >>> import tempfile
-    >>> from sklasd.cli import main
-    >>> out = tempfile.mkdtemp()
-    >>> main(["run", "-o", out, "--quiet"])  # writes report.html  # doctest: +SKIP
-    0
+    >>> import sklasd
+    >>> sklasd.run().save("sklasd_results")  # writes report.html  # doctest: +SKIP
     """
     path = Path(out_dir) / REPORT_NAME
     with output_file(path, overwrite=overwrite) as stage:
@@ -366,99 +362,3 @@ def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs
         stage.write_text(render_report(results, metrics, models, **kwargs),
                          encoding="utf-8")
     return path
-
-
-# --- a finished run folder ----------------------------------------------------------
-def write_report_data(folder, *, data_dir, seed, model, machine_types):
-    """Write ``report_data.json``, what :func:`rebuild_report` needs beyond the outputs.
-
-    Besides it, the rebuild reads the run's results, metrics and model files.
-
-    Parameters
-    ----------
-    folder : path-like
-        The run's (staging) output folder.
-    data_dir : str or None
-        The data folder of the run (absolute), or None for the built-in generated
-        data (``make_machine_sounds(random_state=seed)``).
-    seed : int
-        The run's random seed.
-    model : str
-        The ``--model`` name.
-    machine_types : iterable of str
-        The machine types, each with its ``model_<type>.joblib``.
-    """
-    data = {"format": 1, "data_dir": data_dir, "seed": seed, "model": model,
-            "models": {t: f"model_{t}.joblib" for t in machine_types}}
-    (Path(folder) / REPORT_DATA_NAME).write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _run_files(run_dir):
-    run_dir = Path(run_dir)
-    data_file = run_dir / REPORT_DATA_NAME
-    if not data_file.is_file():
-        raise ValueError(f"{str(run_dir)!r} is not a folder written by `sklasd run` "
-                         f"(no {REPORT_DATA_NAME})")
-    data = json.loads(data_file.read_text())
-    return data, [run_dir / "results.csv", run_dir / "metrics.csv",
-                  *(run_dir / name for name in data["models"].values())]
-
-
-def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
-    """Write the report of a finished ``sklasd run`` folder again (``sklasd report``).
-
-    Reads ``results.csv``, ``metrics.csv``, ``report_data.json`` and the
-    ``model_<type>.joblib`` files (loading a model file runs code: use only run
-    folders you made or trust), and recomputes the figures and maps.
-
-    Parameters
-    ----------
-    run_dir : str or path-like
-        The output folder of ``sklasd run``.
-    output : str or path-like or None, default=None
-        The page to write; None is ``run_dir/report.html``.
-    overwrite : bool or None, default=None
-        Replace an existing file; None replaces ``run_dir/report.html`` (rebuilding
-        it is the point) but not an existing ``output`` elsewhere.
-    **kwargs
-        Passed to :func:`render_report` (``n_top``, ``n_near``, ``max_embed_bytes``).
-
-    Returns
-    -------
-    output : pathlib.Path
-        The page written (``output``, or ``run_dir/report.html``).
-
-    Raises
-    ------
-    ValueError
-        If ``run_dir`` was not written by ``sklasd run`` or a file is missing
-        (``sklasd.cli.load_models`` errors for a damaged model file).
-    """
-    from sklasd._modelfile import load_models
-
-    data, inputs = _run_files(run_dir)
-    missing = [str(p) for p in inputs if not p.is_file()]
-    if missing:
-        raise ValueError(f"cannot rebuild the report: {missing[0]} is missing")
-    output = Path(run_dir) / REPORT_NAME if output is None else Path(output)
-    replace = overwrite if overwrite is not None else output.name == REPORT_NAME and \
-        Path(os.path.abspath(output.parent)) == Path(os.path.abspath(run_dir))
-    with output_file(output, overwrite=replace, inputs=inputs) as stage:
-        results = pd.read_csv(inputs[0], dtype={"machine_id": str, "domain": str},
-                              keep_default_na=False)
-        models = {}
-        for path in inputs[2:]:
-            models.update(load_models(path))
-        audio = None
-        if data["data_dir"] is None:  # the built-in generated data: generated again
-            from sklasd.datasets import make_machine_sounds
-
-            bunch = make_machine_sounds(random_state=data["seed"])
-            audio = dict(zip(bunch.frame["filename"], bunch.data))
-        run_info = {"data": data["data_dir"] or "built-in generated machine sounds",
-                    "model": data["model"], "seed": data["seed"]}
-        page = render_report(results, pd.read_csv(inputs[1]), models, audio=audio,
-                             run_info=run_info,
-                             base_dir=Path(os.path.abspath(output.parent)), **kwargs)
-        stage.write_text(page, encoding="utf-8")
-    return output

@@ -295,7 +295,7 @@ def test_run_on_a_folder_in_no_layout(mimii_noise, tmp_path):
     ("", "/d/fan/rec.wav", "fan"),
 ])
 def test_result_file_names_are_the_evaluators(machine_id, filename, expected):
-    from sklasd.cli import result_suffix
+    from sklasd.engine import result_suffix
 
     assert result_suffix("fan", machine_id, filename) == expected
 

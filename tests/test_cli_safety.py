@@ -259,7 +259,7 @@ def test_skip_bad_that_drops_everything_says_so(machine_folder, model_file, tmp_
         (folder / f"clip_{i}.wav").write_bytes(b"RIFF....WAVEgarbage")
     assert main(["score", str(model_file), str(folder), "-o", str(tmp_path / "out"), "-q",
                  "--skip-bad"]) == 2
-    assert "--skip-bad skipped all 2 file(s)" in capsys.readouterr().err
+    assert "skipped all 2 file(s)" in capsys.readouterr().err
 
 
 def test_file_names_are_plain_and_permission_denied_in_words(machine_folder, model_file,

@@ -1,0 +1,512 @@
+"""``sklasd.run``: fit, score and evaluate one model per machine type of a data set."""
+
+import dataclasses
+import functools
+import numbers
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sklasd._log import LOGGER, PROGRESS
+from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
+from sklasd.audio import AudioError, load_audio
+from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
+from sklasd.parallel import map_chunks, map_machine_types
+from sklasd.utils._routing import call_with_machine_id
+
+from . import _folder
+
+__all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
+           "load_clips", "new_model"]
+
+#: Folds of the out-of-fold scores of clips a run also trains on.
+N_FOLDS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The settings of a run, as plain picklable values (sent to Dask workers).
+
+    ``model`` is a :data:`sklasd.models.MODELS` name or an unfitted pipeline (cloned
+    for every model the run fits); the other fields are those of :func:`run`.
+    """
+
+    model: object = DEFAULT_MODEL
+    epochs: int = 100
+    random_state: int = 0
+    device: str = "cpu"
+    n_jobs: object = None
+    train_fraction: float = 0.5
+    min_train_clips: int = 10
+    denoiser: object = None
+
+    @property
+    def model_name(self):
+        return self.model if isinstance(self.model, str) else type(self.model).__name__
+
+    def check(self):
+        """One-line errors for settings that cannot run, before any work."""
+        if isinstance(self.model, str) and self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("min_train_clips", self.min_train_clips, 1)
+        _check_int("random_state", self.random_state, None)
+        if not (isinstance(self.train_fraction, numbers.Real)
+                and 0 < self.train_fraction < 1):
+            raise ValueError("train_fraction must be between 0 and 1 (exclusive), got "
+                             f"{self.train_fraction!r}")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be a positive count, or -1 for all cores, not 0")
+        if self.denoiser is not None and not hasattr(self.denoiser, "transform"):
+            raise ValueError(f"the denoiser {type(self.denoiser).__name__} has no "
+                             "transform method")
+        return self
+
+
+def _check_int(name, value, least):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
+            least is not None and value < least):
+        more = f" of at least {least}" if least is not None else ""
+        raise ValueError(f"{name} must be an integer{more}, got {value!r}")
+
+
+def new_model(settings, label=None, *, denoise=True):
+    """A fresh pipeline of ``settings`` (``label``, a machine type, names the step
+    of the progress line), with the denoiser in front unless ``denoise=False``."""
+    from sklearn.base import clone
+
+    if label is not None:
+        PROGRESS.begin(label)
+    if isinstance(settings.model, str):
+        model = make_model(settings.model, max_epochs=settings.epochs,
+                           random_state=settings.random_state, device=settings.device,
+                           verbose=0, n_jobs=settings.n_jobs)
+    else:
+        model = clone(settings.model)
+    if denoise and settings.denoiser is not None:
+        model = with_denoiser(model, settings.denoiser)
+    return model
+
+
+def _fit(model, X, machine_id):
+    """Fit ``model``, its epochs shown on the progress line meanwhile: the callback is
+    attached for this fit only and is not part of the fitted model."""
+    final = model[-1]
+    if "callbacks" not in final.get_params(deep=False):
+        return call_with_machine_id(model, "fit", X, machine_id)
+    from sklasd._epochs import EpochProgress
+
+    given = final.callbacks
+    final.set_params(callbacks=[*(given or []), EpochProgress()])
+    try:
+        call_with_machine_id(model, "fit", X, machine_id)
+    finally:
+        final.callbacks = given  # the fitted callbacks_ keep it for this process only
+        if hasattr(final, "callbacks_"):
+            final.callbacks_ = [(name, cb) for name, cb in final.callbacks_
+                                if not isinstance(cb, EpochProgress)]
+    return model
+
+
+def score_clips(model, X, machine_id):
+    """Anomaly scores and decisions (1 = anomaly: score above ``threshold_``).
+
+    The scores are computed once; the decisions follow from them and the final
+    step's threshold, as its ``predict`` would give them.
+    """
+    PROGRESS.phase("scoring")
+    scores = np.asarray(call_with_machine_id(model, "anomaly_score", X, machine_id),
+                        dtype=float)
+    return scores, (scores > model[-1].threshold_).astype(int)
+
+
+# --- data ---------------------------------------------------------------------------
+def load_clips(data):
+    """Folders (any layout) and audio files, or a Bunch, as one Bunch of clips.
+
+    A folder in a sound-event or classification layout (whose labels are classes,
+    not normal / anomaly) is read as a folder of unlabeled recordings. The returned
+    Bunch has ``data`` (paths or waveforms) and ``frame`` with the columns
+    ``filename``, ``target``, ``machine_type``, ``machine_id``, ``split``, ``domain``.
+    """
+    from sklearn.utils import Bunch
+
+    from sklasd.datasets import load_audio_files, load_audio_folder, load_folder
+
+    if isinstance(data, Bunch):
+        frame = data.frame.copy()
+        clips = np.asarray(data.data) if isinstance(data.data[0], str) else data.data
+    else:
+        items = [data] if isinstance(data, (str, Path)) else list(data)
+        if not items:
+            raise ValueError("no data: give a folder, audio files or a Bunch")
+        frames = []
+        files = [item for item in items if not Path(item).is_dir()]
+        for item in items:
+            if Path(item).is_dir():
+                bunch = load_folder(item)
+                if bunch.target.dtype.kind not in "iu":
+                    bunch = load_audio_folder(item)
+                frames.append(bunch.frame)
+        if files:
+            frames.append(load_audio_files(files).frame)
+        frame = pd.concat(frames, ignore_index=True)
+        clips = frame["filename"].to_numpy(dtype=str)
+    for column in ("machine_type", "machine_id", "split", "domain"):
+        frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
+    return Bunch(data=clips, frame=frame)
+
+
+def screen_clips(data, skip_bad, model, log=LOGGER.info):
+    """Positions of the clips to use and the skipped files with their reasons.
+
+    Without ``skip_bad`` nothing is decoded here: the pipeline validates every clip
+    and its AudioError names the bad file. With it, every file is decoded once first
+    (at the rate of the model's first step, which must get one ``n_fft`` frame) so
+    that bad ones can be dropped with a warning.
+    """
+    if not skip_bad or not isinstance(data[0], str):
+        return np.arange(len(data)), []
+    first = model[0]
+    needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
+    kept, skipped = [], []
+    for i, path in enumerate(data):
+        try:
+            load_audio(path, **needs)
+        except AudioError as exc:
+            warnings.warn(f"skipped: {exc}", stacklevel=2)
+            skipped.append((path, str(exc)))
+            continue
+        kept.append(i)
+    if skipped:
+        log(f"skipped {len(skipped)} bad file(s) (skip_bad)")
+    if not kept:
+        raise ValueError(f"skip_bad skipped all {len(skipped)} file(s): no usable "
+                         "clip is left")
+    return np.asarray(kept, dtype=int), skipped
+
+
+# --- one machine type -----------------------------------------------------------------
+def _run_type(settings, machine_type, frame, data, log):
+    """Fit one machine type's model and score each of its test clips once.
+
+    Test clips the model also trains on (borrowed from a test folder, or every clip
+    of unlabeled recordings) are scored out of fold by models fitted without them.
+    """
+    train, test, how = train_test(frame, settings.train_fraction,
+                                  settings.min_train_clips, settings.random_state)
+    for machine_id, rule in how.items():
+        log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
+    log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
+    model = new_model(settings, machine_type)
+    reference = (float(np.nanmedian(durations(data[train])))
+                 if isinstance(data[0], str) else None)
+    test_frame = frame.loc[test].assign(notes=duration_notes(data[test], reference))
+    test_frame = test_frame.reset_index(drop=True)
+    ids = frame["machine_id"].to_numpy()
+    _fit(model, data[train], ids[train])
+    if cross_fitted(train, test):  # one's own recordings, unlabeled
+        scores, decisions = _out_of_fold(settings, data, ids, train, train)
+    else:  # in chunks of clips on the workers under a scheduler, one call otherwise
+        scores, decisions = map_chunks(score_clips, model, data[test], ids[test])
+    return model, test_frame, scores, decisions, how
+
+
+def _out_of_fold(settings, data, ids, train, scored):
+    """Scores and decisions of the clips ``scored`` that are among ``train``, each
+    from a model fitted on the other folds (k-fold): a clip scored by a model that
+    saw it looks normal (a nearest-neighbour detector would give it 0)."""
+    from sklearn.model_selection import KFold
+
+    scores, decisions = np.empty(len(scored)), np.empty(len(scored), dtype=int)
+    folds = KFold(min(N_FOLDS, len(scored)), shuffle=True,
+                  random_state=settings.random_state)
+    for _, held_out in folds.split(scored):
+        fit_on = np.setdiff1d(train, scored[held_out])
+        model = new_model(settings)
+        _fit(model, data[fit_on], ids[fit_on])
+        scores[held_out], decisions[held_out] = score_clips(
+            model, data[scored[held_out]], ids[scored[held_out]])
+    return scores, decisions
+
+
+def _fit_type(settings, item, log):
+    """``_run_type`` on one machine type's rows and clips, its warnings logged as notes.
+
+    Under a scheduler it runs on a Dask worker (sklasd.parallel).
+    """
+    machine_type, rows, data = item
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _run_type(settings, machine_type, rows, data, log)
+    # one line per distinct warning (e.g. too few clips for a gamma fit)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log(f"[{machine_type}] note: {message}")
+    return result
+
+
+def _group_notes(report, results):
+    """The report's own note joined with a count of the clips of unusual duration."""
+    notes = report["note"] if "note" in report else pd.Series("", index=report.index)
+    odd = results[results["notes"] != ""].groupby(["machine_type", "machine_id"]).size()
+    extra = [f"{odd[k]} clip(s) of unusual duration (see results.csv)" if k in odd
+             else "" for k in report.index]
+    return ["; ".join(t for t in pair if t) for pair in zip(notes, extra)]
+
+
+def _metrics(results, training):
+    from sklasd.metrics import anomaly_report
+
+    has_domain = results["domain"].isin(["source", "target"]).all()
+    report = anomaly_report(
+        results["target"], results["anomaly_score"],
+        machine_type=results["machine_type"], machine_id=results["machine_id"],
+        domain=results["domain"] if has_domain else None,
+    )
+    report["notes"] = _group_notes(report, results)
+    report = report.drop(columns=[c for c in ("note",) if c in report])
+    report["training"] = [training.get(key, "") for key in report.index]
+    return report
+
+
+# --- the run ----------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`run` returns: scores, metrics and fitted models of a run.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame
+        One row per test clip, the columns of ``results.csv``: ``filename``,
+        ``machine_type``, ``machine_id``, ``domain`` (empty strings where the data
+        have none), ``target`` (1 anomalous, 0 normal, -1 unlabeled),
+        ``anomaly_score`` (float64, higher = more anomalous), ``decision_result``
+        (1 = score above the machine type's threshold) and ``notes``.
+    metrics : pandas.DataFrame
+        ``metrics.csv``: :func:`sklasd.metrics.anomaly_report` indexed by
+        (machine type, machine ID), with the columns ``notes`` and ``training``
+        (what each ID's model trained on, in words).
+    models : dict of str -> sklasd.pipeline.Pipeline
+        The fitted pipeline of each machine type.
+    training : dict of (str, str) -> str
+        What the model scoring each (machine type, machine ID) trained on.
+    notes : list of str
+        The run's messages: training rules and each distinct warning per machine
+        type.
+    skipped : list of (str, str)
+        Files left out by ``skip_bad`` and why.
+    settings : RunSettings
+        The run's settings.
+    data_dir : str or None
+        The data folder (absolute) when the run read one folder.
+    """
+
+    results: pd.DataFrame
+    metrics: pd.DataFrame
+    models: dict
+    training: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    settings: RunSettings = dataclasses.field(default_factory=RunSettings)
+    data_dir: object = None
+    audio: object = dataclasses.field(default=None, repr=False)
+
+    def save(self, path, *, overwrite=False, report=True):
+        """Write the run folder: staged beside ``path``, moved into place when done.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder to write; it may not exist yet or be empty.
+        overwrite : bool, default=False
+            Replace a non-empty folder of earlier results (never one holding other
+            files).
+        report : bool, default=True
+            Also write ``report.html`` (``report_data.json`` is always written, so
+            the report can be rebuilt later).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The run folder.
+
+        Raises
+        ------
+        sklasd.engine.OutputError (ValueError)
+            Before anything is written, if the folder holds other files, is not
+            empty without ``overwrite``, or would replace a recording of the run.
+        """
+        from sklasd._outputs import output_folder
+
+        inputs = [self.data_dir] if self.data_dir else []
+        with output_folder(path, overwrite=overwrite, inputs=inputs) as stage:
+            self.write(stage, report=report, base_dir=Path(path).resolve())
+        return Path(path)
+
+    def write(self, folder, *, report=True, base_dir=None):
+        """Write the run's files into ``folder`` as they are (no staging).
+
+        ``base_dir`` is where the folder will end up (links of the report are
+        relative to it); None is ``folder``. :meth:`save` stages and calls this.
+        """
+        from sklasd._modelfile import save_models
+        from sklasd.report import summary_figures
+
+        for machine_type, rows in self.results.groupby("machine_type", sort=True):
+            rows = rows.reset_index(drop=True)
+            model = self.models[machine_type]
+            _folder.write_result_files(folder, machine_type, rows)
+            _folder.write_plots(folder, summary_figures(machine_type, rows,
+                                                        model[-1].threshold_),
+                                machine_type)
+            save_models({machine_type: model}, Path(folder) / _folder.model_file(
+                machine_type))
+        _folder.write_table(folder, self.results, self.metrics)
+        _folder.write_skipped(folder, self.skipped)
+        _folder.write_report_data(folder, data_dir=self.data_dir,
+                                  seed=self.settings.random_state,
+                                  model=self.settings.model_name,
+                                  machine_types=self.models)
+        if report:
+            from sklasd.report import write_report
+
+            PROGRESS.phase("writing the report")
+            write_report(folder, self.results, self.metrics, self.models,
+                         audio=self.audio,
+                         base_dir=Path(base_dir or folder),
+                         run_info={"data": self.data_dir or _BUILT_IN,
+                                   "model": self.settings.model_name,
+                                   "seed": self.settings.random_state})
+
+
+_BUILT_IN = "built-in generated machine sounds"
+
+
+def _data_dir(data):
+    """The data folder (or file) of a run, absolute, as the report names it; for a
+    list of files their common folder; None for the built-in data and waveforms."""
+    if isinstance(data, (str, Path)):
+        return str(Path(data).resolve())
+    if data is None or not isinstance(data, (list, tuple)):
+        return None
+    import os
+
+    return os.path.commonpath([os.path.abspath(item) for item in data])
+
+
+def run(data=None, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="cpu",
+        n_jobs=None, train_fraction=0.5, min_train_clips=10, denoiser=None,
+        scheduler=None, skip_bad=False):
+    """Fit, score and evaluate one model per machine type (``sklasd run``).
+
+    For each machine type of ``data`` a fresh pipeline is fitted on the normal
+    training clips and scores every test clip once. An ID with fewer than
+    ``min_train_clips`` normal training clips (most folders of real recordings)
+    also trains on a seeded ``train_fraction`` of its other normal clips; those
+    borrowed clips, and every clip of unlabeled recordings, are scored out of
+    fold by models fitted without them (5-fold), so that every test clip gets one
+    score.
+
+    Parameters
+    ----------
+    data : str, path-like, list or sklearn.utils.Bunch, default=None
+        A folder in any layout the loaders recognise (DCASE, MIMII, ToyADMOS, a
+        folder of own recordings, ...), a list of folders and audio files, or a
+        Bunch with ``data`` (paths or waveforms) and ``frame`` (columns
+        ``filename``, ``target``, ``machine_type``, ``machine_id``, ``split``,
+        ``domain``) as :mod:`sklasd.datasets` returns. None is the built-in
+        generated data (:func:`sklasd.datasets.make_machine_sounds` with
+        ``random_state``).
+    model : str or sklasd.pipeline.Pipeline, default="knn"
+        A name of :data:`sklasd.models.MODELS` or an unfitted pipeline (cloned for
+        every model fitted).
+    epochs : int, default=100
+        Training epochs of neural detectors.
+    random_state : int, default=0
+        Seed of the models, of the clips borrowed for training and of the folds.
+    device : str, default="cpu"
+        torch device of neural detectors.
+    n_jobs : int or None, default=None
+        Threads for decoding and feature extraction; -1 for all cores.
+    train_fraction : float, default=0.5
+        Share of an ID's other normal clips it also trains on when it has fewer
+        than ``min_train_clips`` normal training clips.
+    min_train_clips : int, default=10
+        See ``train_fraction``.
+    denoiser : transformer or None, default=None
+        A fitted waveform denoiser put in front of every pipeline
+        (:func:`sklasd.models.with_denoiser`).
+    scheduler : str or None, default=None
+        Run the machine types on a Dask cluster (:func:`sklasd.parallel.connect`
+        takes the same values: an address, a scheduler file, ``"local[:N]"``).
+    skip_bad : bool, default=False
+        Skip unreadable or too short files with a warning (listed in ``skipped``)
+        instead of raising.
+
+    Returns
+    -------
+    result : RunResult
+        ``results``, ``metrics``, ``models``, ``training``, ``notes``,
+        ``skipped``; ``result.save(folder)`` writes the run folder that
+        ``sklasd run`` writes.
+
+    Raises
+    ------
+    ValueError
+        For settings that cannot run, a folder without audio, or (without
+        ``skip_bad``) a file that cannot be used (:class:`sklasd.audio.AudioError`
+        names it).
+
+    Examples
+    --------
+    >>> import sklasd
+    >>> result = sklasd.run(random_state=0)  # doctest: +SKIP
+    >>> result.metrics["AUC"]  # doctest: +SKIP
+    >>> result.save("sklasd_results")  # doctest: +SKIP
+    """
+    settings = RunSettings(model, epochs, random_state, device, n_jobs, train_fraction,
+                           min_train_clips, denoiser).check()
+    if scheduler is not None:
+        from sklasd.parallel import check_scheduler
+
+        check_scheduler(scheduler)
+    notes = []
+
+    def log(message):
+        notes.append(message)
+        LOGGER.info("%s", message)
+
+    return _run(settings, data, scheduler, skip_bad, log, notes)
+
+
+def _run(settings, data, scheduler, skip_bad, log, notes):
+    if data is None:
+        from sklasd.datasets import make_machine_sounds
+
+        bunch = make_machine_sounds(random_state=settings.random_state)
+    else:
+        bunch = load_clips(data)
+    kept, skipped = screen_clips(bunch.data, skip_bad,
+                                 new_model(settings, denoise=False) if skip_bad else None,
+                                 log)
+    frame = bunch.frame.iloc[kept].reset_index(drop=True)
+    clips = bunch.data[kept]
+    PROGRESS.plan(frame["machine_type"].nunique())
+    items = [(machine_type, rows.reset_index(drop=True), clips[rows.index.to_numpy()])
+             for machine_type, rows in frame.groupby("machine_type", sort=True)]
+    fitted = map_machine_types(functools.partial(_fit_type, settings), items, scheduler,
+                               log)
+    tested, training, models = [], {}, {}
+    for (machine_type, _, _), (model, test_frame, scores, decisions, how) in zip(
+            items, fitted):
+        models[machine_type] = model
+        tested.append(test_frame.assign(anomaly_score=scores, decision_result=decisions))
+        training.update({(machine_type, i): rule for i, rule in how.items()})
+    results = pd.concat(tested, ignore_index=True)[_folder.RESULT_COLUMNS]
+    return RunResult(
+        results=results, metrics=_metrics(results, training), models=models,
+        training=training, notes=notes, skipped=skipped, settings=settings,
+        data_dir=_data_dir(data),
+        audio=None if isinstance(clips[0], str) else dict(zip(frame["filename"], clips)))
