@@ -2,14 +2,49 @@
 the clips whose duration differs from the training clips'."""
 import numpy as np
 
-__all__ = ["train_test", "cross_fitted", "duration_notes", "durations"]
+__all__ = ["train_test", "cross_fitted", "scored_out_of_fold", "stand_ins",
+           "stand_in_candidates", "duration_notes", "durations", "N_FOLDS"]
+
+#: Folds of the out-of-fold scores of the clips a model also trains on.
+N_FOLDS = 5
 
 
-def cross_fitted(train, test):
-    """Whether the clips are scored by k-fold models, each fitted without the clip
-    it scores: all test clips also train (unlabeled recordings) and there are two
-    or more (one clip can only be scored by the model fitted on it)."""
-    return len(train) >= 2 and np.isin(test, train).all()
+def stand_in_candidates(frame, train, test):
+    """Normal test clips the model does not train on: they may stand in, in the
+    training set of a fold model, for the borrowed clips it holds out."""
+    return test[~np.isin(test, train) & (frame["target"].to_numpy()[test] == 0)]
+
+
+def scored_out_of_fold(frame, train, test):
+    """Mask of the test clips scored by k-fold models, each fitted without the clip
+    it scores: the test clips the model also trains on (clips borrowed from a test
+    folder, or every clip of unlabeled recordings). A fold model trains on the
+    other training clips and, in place of each borrowed clip it holds out, on a
+    normal test clip of the same ID and domain that the model does not train on
+    (:func:`stand_ins`), so it trains on as many clips as the model. Where that
+    leaves nothing to train on (one training clip and no stand-in), the clip is
+    scored by the model fitted on it."""
+    possible = len(train) >= 2 or stand_in_candidates(frame, train, test).size > 0
+    return np.isin(test, train) & possible
+
+
+def stand_ins(frame, held_out, candidates, rng):
+    """For each held-out clip, an unused candidate of the same ID and domain (where
+    there is one), drawn with ``rng``."""
+    ids, domains = frame["machine_id"].to_numpy(), frame["domain"].to_numpy()
+    picks = []
+    for clip in held_out:
+        same = candidates[(ids[candidates] == ids[clip]) &
+                          (domains[candidates] == domains[clip]) &
+                          ~np.isin(candidates, picks)]
+        if same.size:
+            picks.append(int(rng.choice(same)))
+    return np.asarray(picks, dtype=int)
+
+
+def cross_fitted(frame, train, test):
+    """Whether every test clip is scored out of fold (unlabeled recordings)."""
+    return bool(scored_out_of_fold(frame, train, test).all())
 
 
 def train_test(frame, train_fraction, min_train, seed):
@@ -19,7 +54,8 @@ def train_test(frame, train_fraction, min_train, seed):
     them and is scored on all its other clips. An ID with fewer (most folders of
     real recordings hold test clips only) also trains on a seeded ``train_fraction``
     of its other normal clips, per domain where the data has domains, and is scored
-    on the rest; a domain or ID without normal clips only contributes test clips.
+    on all of them, the borrowed ones out of fold (:func:`scored_out_of_fold`); a
+    domain or ID without normal clips only contributes test clips.
     A machine type without any normal clip (a DCASE evaluation test set, one's own
     unlabeled recordings) trains on its unlabeled clips, taken to be mostly normal
     (those of the ``train`` split if there are any), and every clip is scored.
@@ -34,7 +70,7 @@ def train_test(frame, train_fraction, min_train, seed):
         if in_train.sum() < min_train:
             in_train |= _fraction_of_normals(rows, others & normal, train_fraction, seed)
         train.append(pos[in_train])
-        test.append(pos[~in_train & (others | ~normal)])
+        test.append(pos[others | ~normal])  # borrowed clips too: scored out of fold
     train, test = np.concatenate(train), np.concatenate(test)
     if train.size == 0:  # no labelled normal clip anywhere: the unlabeled ones
         unlabeled = (frame["target"] == -1).to_numpy()
@@ -70,9 +106,11 @@ def _describe_training(frame, train, test):
     """``{machine_id: what the model scoring it was trained on}``, in plain words."""
     used = frame.loc[train]
     machine_type = frame["machine_type"].iloc[0]
-    in_sample = ("; each clip is scored by a model fitted without it (5-fold)"
-                 if cross_fitted(train, test) else
-                 "; scored by the model fitted on it" if np.isin(test, train).any() else "")
+    out_of_fold = scored_out_of_fold(frame, train, test).any()
+    in_sample = ("; scored by the model fitted on it"
+                 if np.isin(test, train).any() and not out_of_fold else "")
+    if cross_fitted(frame, train, test):
+        in_sample = f"; each clip is scored by a model fitted without it ({N_FOLDS}-fold)"
     if (used["target"] == -1).all():
         text = (f"trained on {_clips(len(train), 'unlabeled')} of {machine_type}, "
                 f"taken as normal{in_sample}")
@@ -92,6 +130,9 @@ def _describe_training(frame, train, test):
         drawn = int((mine["split"] != "train").sum())
         if drawn:
             text += f", {drawn} of them drawn from its clips outside a train folder"
+            if out_of_fold:
+                text += (" and scored out of fold, by models fitted without them "
+                         "(other normal clips of the ID in their place)")
         if not others.empty:
             text += (f", in one {machine_type} model with {len(others)} of "
                      f"{', '.join(sorted(set(others['machine_id'])))}")

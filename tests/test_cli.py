@@ -33,9 +33,14 @@ def test_run_on_real_folder_uses_train_fraction(dcase2020_lite, tmp_path, capsys
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     row = metrics[metrics.machine_id == "id_04"].iloc[0]
     assert row.training == ("trained on 1 normal clip of id_04, 1 of them drawn from its "
-                            "clips outside a train folder")
-    # 3 normal test clips: one trains, two are scored with the 3 anomalies
-    assert (row.n_normal, row.n_anomalous) == (2, 3)
+                            "clips outside a train folder and scored out of fold, by "
+                            "models fitted without them (other normal clips of the ID "
+                            "in their place)")
+    # 3 normal test clips: one also trains, and all are scored with the 3 anomalies
+    assert (row.n_normal, row.n_anomalous) == (3, 3)
+    # no clip is scored by a model that trained on it (its nearest neighbour: 0)
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert len(results) == 6 and (results.anomaly_score > 0).all()
     assert 0.0 <= row.AUC <= 1.0
 
 
@@ -45,12 +50,15 @@ def test_run_reports_domains_on_dcase2023(dcase2023_valve, tmp_path, capsys):
     assert {"AUC (source)", "AUC (target)", "pAUC"} <= set(metrics.columns)
     row = metrics[metrics.machine_id == "section_00"].iloc[0]
     # 2 training clips are too few: half of the 50 + 50 normal test clips train too
-    assert row.training == ("trained on 52 normal clips of section_00 (27 source, 25 "
-                            "target), 50 of them drawn from its clips outside a train folder")
-    assert (row.n_normal, row.n_anomalous) == (50, 100)
+    assert row.training.startswith(
+        "trained on 52 normal clips of section_00 (27 source, 25 target), 50 of them "
+        "drawn from its clips outside a train folder and scored out of fold")
+    # every test clip is scored once, the 50 borrowed ones by models without them
+    assert (row.n_normal, row.n_anomalous) == (100, 100)
     # the name the DCASE 2021+ evaluators read
     scored = pd.read_csv(tmp_path / "anomaly_score_valve_section_00_test.csv", header=None)
-    assert len(scored) == 150
+    test_clips = sorted(p.name for p in (dcase2023_valve / "valve" / "test").glob("*.wav"))
+    assert sorted(scored[0]) == test_clips
 
 
 def test_fit_then_score_round_trip(machine_folder, tmp_path):
@@ -222,17 +230,19 @@ def test_run_on_dcase2020_evaluation_style_copy(dcase2020_lite, tmp_path):
         "model fitted without it (5-fold)")
 
 
-def test_run_on_mimii_lite_one_class_per_id(tmp_path):
+def test_run_on_mimii_lite_scores_every_clip(tmp_path):
     from tests.conftest import shared_folder
 
     out = tmp_path / "out"
-    assert main(["run", str(shared_folder("mimii-lite")), "--out", str(out), *FAST]) == 0
+    folder = shared_folder("mimii-lite")
+    assert main(["run", str(folder), "--out", str(out), *FAST]) == 0
     metrics = pd.read_csv(out / "metrics.csv")
     sections = metrics[metrics.machine_id.str.startswith("id_")]
-    assert len(sections) == 8 and sections.AUC.isna().all()
-    assert sections.notes.str.startswith("one class only (0 normal, 1 anomalous").all()
+    # one normal clip per ID, which also trains: scored out of fold, so both classes
+    assert len(sections) == 8 and (sections.n_normal == 1).all()
+    assert (sections.n_anomalous == 1).all() and sections.AUC.notna().all()
     assert (out / "anomaly_score_valve_id_04.csv").exists()
-    assert len(pd.read_csv(out / "results.csv")) == 8
+    assert len(pd.read_csv(out / "results.csv")) == len(list(folder.rglob("*.wav")))
 
 
 def test_run_scores_ids_without_normal_clips_with_the_type_model(dcase2020_lite, tmp_path):

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from sklasd._log import LOGGER, PROGRESS
-from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
+from sklasd._runplan import (N_FOLDS, duration_notes, durations, scored_out_of_fold,
+                             stand_in_candidates, stand_ins, train_test)
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import map_chunks, map_machine_types
@@ -20,10 +21,6 @@ from . import _folder
 
 __all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
            "load_clips", "new_model"]
-
-#: Folds of the out-of-fold scores of clips a run also trains on.
-N_FOLDS = 5
-
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
@@ -207,26 +204,38 @@ def _run_type(settings, machine_type, frame, data, log):
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"].to_numpy()
     _fit(model, data[train], ids[train])
-    if cross_fitted(train, test):  # one's own recordings, unlabeled
-        scores, decisions = _out_of_fold(settings, data, ids, train, train)
-    else:  # in chunks of clips on the workers under a scheduler, one call otherwise
-        scores, decisions = map_chunks(score_clips, model, data[test], ids[test])
+    scores, decisions = np.empty(len(test)), np.empty(len(test), dtype=int)
+    in_fold = scored_out_of_fold(frame, train, test)
+    if not in_fold.all():  # in chunks of clips on the workers under a scheduler
+        rest = test[~in_fold]
+        scores[~in_fold], decisions[~in_fold] = map_chunks(score_clips, model, data[rest],
+                                                           ids[rest])
+    if in_fold.any():
+        scores[in_fold], decisions[in_fold] = _out_of_fold(
+            settings, frame, data, train, test[in_fold],
+            stand_in_candidates(frame, train, test))
     return model, test_frame, scores, decisions, how
 
 
-def _out_of_fold(settings, data, ids, train, scored):
-    """Scores and decisions of the clips ``scored`` that are among ``train``, each
-    from a model fitted on the other folds (k-fold): a clip scored by a model that
-    saw it looks normal (a nearest-neighbour detector would give it 0)."""
+def _out_of_fold(settings, frame, data, train, scored, candidates):
+    """Scores and decisions of the clips ``scored``, which are among ``train``, each
+    from a model fitted without it (k-fold): a clip scored by a model that saw it
+    looks normal (a nearest-neighbour detector would give it 0). Each fold model
+    trains on the other training clips and on stand-ins for those it holds out
+    (sklasd._runplan.stand_ins)."""
     from sklearn.model_selection import KFold
 
+    ids = frame["machine_id"].to_numpy()
+    rng = np.random.default_rng(settings.random_state)
     scores, decisions = np.empty(len(scored)), np.empty(len(scored), dtype=int)
-    folds = KFold(min(N_FOLDS, len(scored)), shuffle=True,
-                  random_state=settings.random_state)
-    for _, held_out in folds.split(scored):
-        fit_on = np.setdiff1d(train, scored[held_out])
-        model = new_model(settings)
-        _fit(model, data[fit_on], ids[fit_on])
+    folds = ([np.arange(1)] if len(scored) == 1 else
+             (held_out for _, held_out in KFold(min(N_FOLDS, len(scored)), shuffle=True,
+                                                random_state=settings.random_state)
+              .split(scored)))
+    for held_out in folds:
+        fit_on = np.union1d(np.setdiff1d(train, scored[held_out]),
+                            stand_ins(frame, scored[held_out], candidates, rng))
+        model = _fit(new_model(settings), data[fit_on], ids[fit_on])
         scores[held_out], decisions[held_out] = score_clips(
             model, data[scored[held_out]], ids[scored[held_out]])
     return scores, decisions
