@@ -25,14 +25,11 @@ import contextlib
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from sklasd import __version__
 from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import load_models, save_models
 from sklasd._outputs import output_file, output_folder
-from sklasd.engine import fit_models, rebuild_report, run, score_models
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 from sklasd.parallel import check_scheduler
 
@@ -47,6 +44,8 @@ def _run_options(args):
 
 
 def _print_metrics(metrics):
+    import pandas as pd
+
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_colwidth", 60,
                            "display.float_format", "{:.4f}".format):
@@ -54,7 +53,11 @@ def _print_metrics(metrics):
 
 
 # --- commands --------------------------------------------------------------------
+# The library is imported by each command, so that `sklasd --version` and `--help`
+# stay fast.
 def cmd_run(args, stage, log):
+    from sklasd.engine import run
+
     result = run(args.data_dir, train_fraction=args.train_fraction,
                  min_train_clips=args.min_train_clips, scheduler=args.scheduler,
                  **_run_options(args))
@@ -68,6 +71,8 @@ def cmd_run(args, stage, log):
 
 
 def cmd_report(args, stage, log):
+    from sklasd.engine import rebuild_report
+
     path = rebuild_report(args.run_dir, output=args.output,
                           overwrite=args.overwrite or None)
     log(f"report written to {Path(path).resolve()}")
@@ -75,6 +80,8 @@ def cmd_report(args, stage, log):
 
 
 def cmd_fit(args, stage, log):
+    from sklasd.engine import fit_models
+
     models, _ = fit_models(args.train_dir, **_run_options(args))
     PROGRESS.close()
     save_models(models, stage)
@@ -83,6 +90,8 @@ def cmd_fit(args, stage, log):
 
 
 def cmd_score(args, stage, log):
+    from sklasd.engine import score_models
+
     result = score_models(load_models(args.model_file), args.test_dir,
                           machine_type=args.machine_type, machine_id=args.machine_id,
                           skip_bad=args.skip_bad)

@@ -89,7 +89,7 @@ def new_model(settings, label=None, *, denoise=True):
 
 def _fit(model, X, machine_id):
     """Fit ``model``, its epochs shown on the progress line meanwhile: the callback is
-    attached for this fit only and is not part of the fitted model."""
+    attached for this fit only and is no part of the fitted model (nor its file)."""
     final = model[-1]
     if "callbacks" not in final.get_params(deep=False):
         return call_with_machine_id(model, "fit", X, machine_id)
@@ -100,10 +100,13 @@ def _fit(model, X, machine_id):
     try:
         call_with_machine_id(model, "fit", X, machine_id)
     finally:
-        final.callbacks = given  # the fitted callbacks_ keep it for this process only
-        if hasattr(final, "callbacks_"):
-            final.callbacks_ = [(name, cb) for name, cb in final.callbacks_
-                                if not isinstance(cb, EpochProgress)]
+        final.set_params(callbacks=given)
+        net = getattr(final, "net_", None)  # the fitted skorch net holds copies
+        if net is not None:
+            net.callbacks = [cb for cb in net.callbacks
+                             if not isinstance(cb, EpochProgress)]
+            net.callbacks_ = [(name, cb) for name, cb in net.callbacks_
+                              if not isinstance(cb, EpochProgress)]
     return model
 
 
