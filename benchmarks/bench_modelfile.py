@@ -4,7 +4,7 @@ Fits each ``--model`` pipeline (1 epoch on synthetic machine sounds, the network
 size does not depend on the epochs), then times loading it ``--repeat`` times as
 
 - ``joblib``: ``joblib.load`` of the bare pickle (runs code, no checks);
-- ``sklasd``: ``sklasd.cli.load_models`` (header and SHA-256 checked before the same
+- ``sklasd``: ``sklasd.engine.load_models`` (header and SHA-256 checked before the same
   joblib unpickling, verbose switched off);
 - ``skops``: ``skops.io.dump`` / ``load`` with the file's own untrusted types
   trusted, the format that cannot run code, when skops is installed; it prints why
@@ -22,16 +22,16 @@ from pathlib import Path
 import joblib
 import torch
 
+# imported here, not in the functions, so that the --help smoke test checks them
+from sklasd.datasets import make_machine_sounds
+from sklasd.engine import fit_models, load_models, save_models
+from sklasd.models import MODELS
+
 
 def _fitted(name):
-    from sklasd.cli import _routed  # fit with machine IDs where the model needs them
-    from sklasd.datasets import make_machine_sounds
-    from sklasd.models import make_model
-
     bunch = make_machine_sounds(n_normal=8, n_anomalous=1, duration=1.0, random_state=0)
-    normal = bunch.frame.target.to_numpy() == 0
-    return _routed(make_model(name, max_epochs=1), "fit", bunch.data[normal],
-                   bunch.machine_id[normal])
+    models, _ = fit_models(bunch, model=name, epochs=1)  # with IDs where needed
+    return models["motor"]
 
 
 def _median_seconds(load, repeat):
@@ -59,8 +59,6 @@ def _skops(model, folder, repeat):
 
 
 def main():
-    from sklasd.cli import load_models, save_models
-    from sklasd.models import MODELS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the ae model, 3 loads")

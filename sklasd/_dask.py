@@ -5,7 +5,7 @@ import os
 
 import distributed
 
-from sklasd.parallel import THREADS_PER_TASK, concatenate_parts, limit_threads, parse_scheduler
+from sklasd._tasks import THREADS_PER_TASK, concatenate_parts, limit_threads, parse_scheduler
 
 __all__ = ["ThreadLimits", "connect", "map_machine_types", "map_chunks_on", "peak_memory"]
 

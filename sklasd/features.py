@@ -579,6 +579,22 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             bands.apply(power, out[i])
         _log_inplace(out[i], power=self.power, log=self.log, eps=self.eps)
 
+    def spectrogram_axes(self):
+        """The axes of the spectrograms :meth:`transform` returns.
+
+        A step that turns waveforms into spectrograms has this method: the anomaly
+        maps of :meth:`sklasd.pipeline.Pipeline.anomaly_map` are put back on its
+        output, and the run report draws it (:func:`sklasd.pipeline.spectrogram_step`).
+
+        Returns
+        -------
+        axes : dict
+            ``sr`` (int, Hz), ``hop_length`` (int, samples per frame), ``fmin`` and
+            ``fmax`` (float, Hz: the band the mel filters cover).
+        """
+        return {"sr": self.sr, "hop_length": self.hop_length, "fmin": self.fmin,
+                "fmax": self.fmax or self.sr / 2}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True  # lists of file paths

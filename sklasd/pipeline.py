@@ -142,7 +142,7 @@ class Pipeline(_skpipeline.Pipeline):
                                                               keep_inputs=True)
         maps = final.anomaly_map(Xt, **final_params)
         for name, transform, X_step in reversed(inputs):
-            if _is_log_mel(transform):
+            if _is_spectrogram_step(transform):
                 break
             maps = _map_back(name, transform, maps, X_step)
         return [np.maximum(np.asarray(m, dtype=np.float32), 0) for m in maps]
@@ -165,10 +165,49 @@ class Pipeline(_skpipeline.Pipeline):
         return Xt, final, final_params, inputs
 
 
-def _is_log_mel(step):
-    from .features import LogMelTransformer
+def _is_spectrogram_step(step):
+    """Whether ``step`` turns waveforms into spectrograms: it has
+    ``spectrogram_axes()`` (as :class:`sklasd.features.LogMelTransformer`)."""
+    return callable(getattr(step, "spectrogram_axes", None))
 
-    return isinstance(step, LogMelTransformer)
+
+def spectrogram_step(pipeline):
+    """The pipeline's (last) step that turns waveforms into spectrograms.
+
+    Such a step has a ``spectrogram_axes()`` method returning ``sr``,
+    ``hop_length``, ``fmin`` and ``fmax`` of its output (as
+    :class:`sklasd.features.LogMelTransformer` does).
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+
+    Returns
+    -------
+    position : int
+        Its index in ``pipeline.steps``.
+    step : estimator
+
+    Raises
+    ------
+    ValueError
+        If no step has ``spectrogram_axes``.
+
+    Examples
+    --------
+    >>> from sklasd.models import make_model
+    >>> from sklasd.pipeline import spectrogram_step
+    >>> position, step = spectrogram_step(make_model("knn"))
+    >>> position, step.spectrogram_axes()["sr"]
+    (0, 16000)
+    """
+    found = [(k, step) for k, (_, step) in enumerate(pipeline.steps)
+             if _is_spectrogram_step(step)]
+    if not found:
+        raise ValueError(f"the model ({' -> '.join(n for n, _ in pipeline.steps)}) has "
+                         "no step that turns waveforms into spectrograms (such as "
+                         "LogMelTransformer) to draw a spectrogram from")
+    return found[-1]
 
 
 def _map_back(name, step, maps, X_step):

@@ -28,6 +28,7 @@ import pandas as pd
 
 from sklasd import __version__
 from sklasd._outputs import output_file
+from sklasd.pipeline import spectrogram_step
 from sklasd.utils._routing import call_with_machine_id
 
 __all__ = ["write_report", "render_report", "summary_figures"]
@@ -125,11 +126,11 @@ def _clip_figure(model, clip, machine_id, title):
     from sklasd.maps import anomaly_regions, describe_regions
     from sklasd.plotting import plot_anomaly_map, plot_spectrogram
 
-    k, logmel = _log_mel_step(model)
+    k, front = spectrogram_step(model)
     log_mel = model[:k + 1].transform([clip])[0]
-    axes = dict(sr=logmel.sr, hop_length=logmel.hop_length)
-    band = dict(fmin=logmel.fmin, fmax=logmel.fmax or logmel.sr / 2)
-    anomaly_map = _anomaly_map(model, clip, machine_id)
+    axes = front.spectrogram_axes()
+    band = dict(fmin=axes.pop("fmin"), fmax=axes.pop("fmax"))
+    anomaly_map = _anomaly_map(model[k + 1:], log_mel, machine_id)
     _, ax = _figure((9, 3.2))
     if anomaly_map is None:
         plot_spectrogram(log_mel, ax=ax, cmap="gray_r", **axes, **band)
@@ -142,23 +143,13 @@ def _clip_figure(model, clip, machine_id, title):
     return _png(ax.figure), words
 
 
-def _log_mel_step(model):
-    """Position and estimator of the pipeline's (last) log-mel step."""
-    from sklasd.features import LogMelTransformer
-
-    found = [(k, step) for k, (_, step) in enumerate(model.steps)
-             if isinstance(step, LogMelTransformer)]
-    if not found:
-        raise ValueError(f"the model ({' -> '.join(n for n, _ in model.steps)}) has no "
-                         "LogMelTransformer step to draw a spectrogram from")
-    return found[-1]
-
-
-def _anomaly_map(model, clip, machine_id):
-    """The clip's anomaly map, or None when the model has no ``anomaly_map``."""
-    if not hasattr(model, "anomaly_map"):
+def _anomaly_map(steps, log_mel, machine_id):
+    """The clip's anomaly map from the steps after the spectrogram one (so that the
+    log-mel is computed once), or None when the model has no ``anomaly_map``."""
+    if not hasattr(steps, "anomaly_map"):
         return None
-    return np.asarray(call_with_machine_id(model, "anomaly_map", [clip], [machine_id])[0])
+    return np.asarray(call_with_machine_id(steps, "anomaly_map", [log_mel],
+                                           [machine_id])[0])
 
 
 
@@ -236,7 +227,7 @@ def _type_html(machine_type, rows, model, audio, base_dir, n_top, n_near,
     figures = summary_figures(machine_type, rows, threshold)
     images = "".join(f'<img class="summary" alt="{kind} of {html.escape(machine_type)}" '
                      f'src="{_png(fig)}">' for kind, fig in figures.items())
-    sr = _log_mel_step(model)[1].sr
+    sr = spectrogram_step(model)[1].spectrogram_axes()["sr"]
     top, near = _chosen_clips(rows, threshold, n_top, n_near)
     parts = [f'<section class="type"><h2>{html.escape(machine_type)}</h2>',
              f"<p>{len(rows)} test clips, decision threshold {threshold:.4g} "
