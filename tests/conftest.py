@@ -19,6 +19,14 @@ def shared_folder(name):
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_home(tmp_path_factory):
+    """The built-in generated data (``sklasd run`` without a folder) is written to
+    the data home: a temporary one here, not the user's."""
+    if "SCIKIT_LEARN_DATA" not in os.environ:
+        os.environ["SCIKIT_LEARN_DATA"] = str(tmp_path_factory.mktemp("data_home"))
+
+
 @pytest.fixture
 def dcase2020_lite():
     return shared_folder("dcase2020-task2-lite")

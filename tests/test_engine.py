@@ -116,6 +116,20 @@ def test_no_torch_without_a_network():
     from sklasd.models import MODELS, make_model
 
     pooled = [name for name in MODELS
-              if "module" not in make_model(name)[-1].get_params(deep=False)]
-    assert "knn" in pooled
+              if "callbacks" not in make_model(name)[-1].get_params(deep=False)]  # skorch
+    assert "knn" in pooled and "ae" not in pooled
     subprocess.run([sys.executable, "-c", _TORCH_FREE, *pooled], check=True)
+
+
+def test_built_in_data_is_a_folder_of_audio_files():
+    import soundfile as sf
+
+    from sklasd.datasets import machine_sounds_folder, make_machine_sounds
+
+    folder = machine_sounds_folder(random_state=3)
+    assert machine_sounds_folder(random_state=3) == folder  # written once, reused
+    bunch = make_machine_sounds(random_state=3)
+    assert len(list(folder.rglob("*.wav"))) == len(bunch.data)
+    y, sr = sf.read(folder / bunch.filenames[-1], dtype="float32")
+    assert sr == bunch.sr
+    np.testing.assert_array_equal(y, bunch.data[-1])  # the waveforms exactly

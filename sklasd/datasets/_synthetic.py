@@ -2,6 +2,7 @@
 (:func:`mix_at_snr`)."""
 
 import numbers
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import fftconvolve
@@ -491,3 +492,61 @@ def mix_at_snr(signal, noise, snr_db, *, random_state=None):
     gain = np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
     mixture = rows + gain[:, None] * excerpts
     return mixture.reshape(signal.shape).astype(np.float32)
+
+
+def machine_sounds_folder(*, random_state=0, data_home=None):
+    """The built-in generated machine sounds as a folder of WAV files.
+
+    :func:`make_machine_sounds` with its defaults and ``random_state``, written
+    once as 32-bit float WAV files (the waveforms exactly) in a DCASE 2020 Task 2
+    layout (``motor/train/normal_id_00_00000000.wav``, ``motor/test/...``) and
+    reused afterwards. ``sklasd run`` without a data folder runs on it, so the
+    generated clips take the same path as any folder of recordings.
+
+    Parameters
+    ----------
+    random_state : int, default=0
+        Seed of :func:`make_machine_sounds`.
+    data_home : str, os.PathLike or None, default=None
+        scikit-learn's data home; the files go to
+        ``<data_home>/sklasd/machine_sounds/random_state_<seed>``.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The folder (absolute).
+
+    Raises
+    ------
+    ValueError
+        If ``random_state`` is not an integer.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import soundfile as sf
+
+    from ._fetch import get_sklasd_data_home
+
+    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool):
+        raise ValueError(f"random_state must be an integer, got {random_state!r}")
+    parent = get_sklasd_data_home(data_home) / "machine_sounds"
+    folder = parent / f"random_state_{int(random_state)}"
+    if folder.is_dir():
+        return folder.resolve()
+    parent.mkdir(parents=True, exist_ok=True)
+    bunch = make_machine_sounds(random_state=random_state)
+    stage = Path(tempfile.mkdtemp(prefix=".writing-", dir=parent))
+    try:
+        for name, y in zip(bunch.filenames, bunch.data):
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(stage / name, y, bunch.sr, subtype="FLOAT")
+        try:
+            os.rename(stage, folder)  # another process may have written it meanwhile
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return folder.resolve()

@@ -112,7 +112,7 @@ def write_plots(folder, figures, machine_type):
         figure.savefig(Path(folder) / f"{_PLOTS[kind]}_{machine_type}.png", dpi=100)
 
 
-def write_report_data(folder, *, data_dir, seed, model, machine_types):
+def write_report_data(folder, *, data_dir, seed, model, machine_types, in_memory=False):
     """Write ``report_data.json``, what the report rebuild needs beyond the outputs.
 
     Parameters
@@ -120,17 +120,22 @@ def write_report_data(folder, *, data_dir, seed, model, machine_types):
     folder : path-like
         The run's (staging) output folder.
     data_dir : str or None
-        The data folder of the run (absolute), or None when the clips were given as
-        a list of files (their paths are in ``results.csv``).
+        The data folder of the run (absolute), or None when the clips were given in
+        a Bunch (their paths are in ``results.csv``).
     seed : int
         The run's random seed.
     model : str
         The model's name.
     machine_types : iterable of str
         The machine types, each with its :func:`model_file`.
+    in_memory : bool, default=False
+        The clips were waveforms in memory: the report cannot be rebuilt with them
+        (``"in_memory": true`` is written).
     """
     data = {"format": 1, "data_dir": data_dir, "seed": seed, "model": model,
             "models": {t: model_file(t) for t in machine_types}}
+    if in_memory:
+        data["in_memory"] = True
     (Path(folder) / REPORT_DATA).write_text(json.dumps(data, indent=1) + "\n")
 
 

@@ -4,9 +4,11 @@ import os
 from pathlib import Path
 
 from . import _folder
-from ._run import _BUILT_IN, RunResult, RunSettings
+from ._run import _IN_MEMORY, RunResult, RunSettings
 
 __all__ = ["load_run", "rebuild_report"]
+
+_GENERATED = "built-in generated machine sounds"
 
 
 def _checked_inputs(run_dir):
@@ -19,8 +21,9 @@ def _checked_inputs(run_dir):
 
 
 def _generated_audio(data):
-    """The clips of a run on the built-in generated data, generated again."""
-    if data["data_dir"] is not None:
+    """The clips of a run folder written by sklasd 0.1 on its built-in generated
+    data (``data_dir`` null), generated again; later runs read them from files."""
+    if data["data_dir"] is not None or data.get("in_memory"):
         return None
     from sklasd.datasets import make_machine_sounds
 
@@ -118,10 +121,11 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
         models = {}
         for path in inputs[2:]:
             models.update(load_models(path))
-        run_info = {"data": data["data_dir"] or _BUILT_IN, "model": data["model"],
-                    "seed": data["seed"]}
+        audio = _generated_audio(data)
+        source = data["data_dir"] or (_GENERATED if audio else _IN_MEMORY)
+        run_info = {"data": source, "model": data["model"], "seed": data["seed"]}
         page = render_report(results, pd.read_csv(inputs[1]), models,
-                             audio=_generated_audio(data), run_info=run_info,
+                             audio=audio, run_info=run_info,
                              base_dir=Path(os.path.abspath(output.parent)), **kwargs)
         stage.write_text(page, encoding="utf-8")
     return output

@@ -46,7 +46,8 @@ class RunSettings:
     def check(self):
         """One-line errors for settings that cannot run, before any work."""
         if isinstance(self.model, str) and self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
+            raise ValueError(f"unknown model {self.model!r}; choose one of "
+                             f"{sorted(MODELS)}")
         _check_int("epochs", self.epochs, 1)
         _check_int("min_train_clips", self.min_train_clips, 1)
         _check_int("random_state", self.random_state, None)
@@ -378,6 +379,7 @@ class RunResult:
         _folder.write_table(folder, self.results, self.metrics)
         _folder.write_skipped(folder, self.skipped)
         _folder.write_report_data(folder, data_dir=self.data_dir,
+                                  in_memory=self.audio is not None,
                                   seed=self.settings.random_state,
                                   model=self.settings.model_name,
                                   machine_types=self.models)
@@ -388,17 +390,17 @@ class RunResult:
             write_report(folder, self.results, self.metrics, self.models,
                          audio=self.audio,
                          base_dir=Path(base_dir or folder),
-                         run_info={"data": self.data_dir or _BUILT_IN,
+                         run_info={"data": self.data_dir or _IN_MEMORY,
                                    "model": self.settings.model_name,
                                    "seed": self.settings.random_state})
 
 
-_BUILT_IN = "built-in generated machine sounds"
+_IN_MEMORY = "waveforms given in memory"
 
 
 def _data_dir(data):
     """The data folder (or file) of a run, absolute, as the report names it; for a
-    list of files their common folder; None for the built-in data and waveforms."""
+    list of files their common folder; None for a Bunch."""
     if isinstance(data, (str, Path)):
         return str(Path(data).resolve())
     if data is None or not isinstance(data, (list, tuple)):
@@ -430,7 +432,8 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="c
         ``filename``, ``target``, ``machine_type``, ``machine_id``, ``split``,
         ``domain``) as :mod:`sklasd.datasets` returns. None is the built-in
         generated data (:func:`sklasd.datasets.make_machine_sounds` with
-        ``random_state``).
+        ``random_state``), written once as audio files
+        (:func:`sklasd.datasets.machine_sounds_folder`).
     model : str or sklasd.pipeline.Pipeline, default="knn"
         A name of :data:`sklasd.models.MODELS` or an unfitted pipeline (cloned for
         every model fitted).
@@ -494,12 +497,11 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="c
 
 
 def _run(settings, data, scheduler, skip_bad, log, notes):
-    if data is None:
-        from sklasd.datasets import make_machine_sounds
+    if data is None:  # the built-in data, as files: the same path as any folder
+        from sklasd.datasets import machine_sounds_folder
 
-        bunch = make_machine_sounds(random_state=settings.random_state)
-    else:
-        bunch = load_clips(data)
+        data = machine_sounds_folder(random_state=settings.random_state)
+    bunch = load_clips(data)
     kept, skipped = screen_clips(bunch.data, skip_bad,
                                  new_model(settings, denoise=False) if skip_bad else None,
                                  log)
