@@ -8,11 +8,13 @@ recordings to check. ``sklasd fit`` trains a detector (here ``--model ae``, the 
 folder and saves it; ``sklasd score`` scores every
 file of the new folder with the saved model and writes the DCASE result files
 (``anomaly_score_<type>.csv``, ``decision_result_<type>.csv``) into a folder. Here the
-two commands run from Python through :func:`sklasd.cli.main`, exactly as on the command
-line::
+library calls beneath the two commands do the same from Python::
 
     sklasd fit my_machine/normal -o model.joblib --model ae --epochs 5
     sklasd score model.joblib my_machine/new -o scores/
+
+(:func:`sklasd.engine.fit_models`, :func:`sklasd.engine.save_models`,
+:func:`sklasd.engine.score_models`; :func:`sklasd.run` is ``sklasd run``).
 
 The recordings are real DCASE 2020 slider clips when ``SKLASD_EXAMPLES_DATA`` holds
 the ``dcase2020-task2-lite`` folder, and generated motor sounds written as wav files
@@ -58,13 +60,13 @@ print(len(list((work / "normal").iterdir())), "normal recordings,",
 # %%
 # Fit, then score
 # ---------------
-from sklasd.cli import main
+from sklasd.engine import fit_models, load_models, save_models, score_models
 
-status = main(["fit", str(work / "normal"), "-o", str(work / "model.joblib"),
-               "--model", "ae", "--epochs", "5", "--quiet"])
-status = status or main(["score", str(work / "model.joblib"), str(work / "new"), "-o",
-                         str(work / "scores"), "--quiet"])
-print("exit status", status)  # 0: success, 2: bad input, as on the command line
+models, skipped = fit_models(work / "normal", model="ae", epochs=5)
+save_models(models, work / "model.joblib")
+result = score_models(load_models(work / "model.joblib"), work / "new")
+(work / "scores").mkdir()
+result.write(work / "scores")  # the files `sklasd score -o scores` writes
 
 # %%
 # Read the results
@@ -73,12 +75,10 @@ print("exit status", status)  # 0: success, 2: bad input, as on the command line
 # them: the anomaly score (higher = more anomalous) and the decision (1 = anomalous),
 # which compares the score with the threshold learnt from the normal recordings (the
 # 0.9 quantile of a gamma distribution fitted to their scores). The model file holds
-# one fitted pipeline per machine type; :func:`sklasd.cli.load_models` reads it back
+# one fitted pipeline per machine type; :func:`sklasd.engine.load_models` reads it back
 # (it checks the file's header and checksum first: load only model files you trust).
 import matplotlib.pyplot as plt
 import pandas as pd
-
-from sklasd.cli import load_models
 
 out = work / "scores"
 print(sorted(p.name for p in out.iterdir()))
