@@ -313,7 +313,11 @@ class RunResult:
     settings : RunSettings
         The run's settings.
     data_dir : str or None
-        The data folder (absolute) when the run read one folder.
+        The data folder (absolute) when the run read one folder, the files' common
+        folder for a list; None for a Bunch.
+    audio : dict of str -> ndarray or None
+        The waveforms by file name when the clips were given in memory (the
+        report draws them); None when they are files.
     """
 
     results: pd.DataFrame
