@@ -28,7 +28,7 @@ from pathlib import Path
 from sklasd import __version__
 from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
-from sklasd._modelfile import load_models, save_models
+from sklasd.engine import load_models, save_models
 from sklasd._outputs import output_file, output_folder
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 from sklasd.parallel import check_scheduler

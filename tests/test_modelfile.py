@@ -1,4 +1,4 @@
-"""sklasd model files (sklasd._modelfile): checked before anything is unpickled."""
+"""sklasd model files (sklasd.engine._modelfile): checked before anything is unpickled."""
 import os
 import pickle
 
@@ -6,7 +6,7 @@ import joblib
 import numpy as np
 import pytest
 
-from sklasd._modelfile import MAGIC, ModelFileError, load_models, save_models
+from sklasd.engine._modelfile import MAGIC, ModelFileError, load_models, save_models
 from sklasd.datasets import make_machine_sounds
 from sklasd.models import make_model
 

@@ -2,7 +2,7 @@ import librosa
 import numpy as np
 import pytest
 
-from sklasd._spectra import MelBands, Workspace
+from sklasd.features._spectra import MelBands, Workspace
 
 
 @pytest.mark.parametrize("kw", [

@@ -11,7 +11,7 @@ Model files hold pickles: **loading one runs code**, so load only model files an
 run folders you made or trust.
 """
 
-from sklasd._modelfile import ModelFileError, load_models, save_models
+from ._modelfile import ModelFileError, load_models, save_models
 from sklasd._outputs import OutputError
 
 from ._folder import result_suffix

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sklasd._log import LOGGER, PROGRESS
-from sklasd._runplan import duration_notes
+from ._plan import duration_notes
 from sklasd.models import DEFAULT_MODEL
 
 from . import _folder

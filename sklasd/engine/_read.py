@@ -53,7 +53,7 @@ def load_run(run_dir):
         If ``run_dir`` was not written by a run or a file of it is missing or
         damaged.
     """
-    from sklasd._modelfile import load_models
+    from ._modelfile import load_models
 
     data, inputs = _checked_inputs(run_dir)
     results = _folder.read_results(inputs[0])
@@ -108,7 +108,7 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
     """
     import pandas as pd
 
-    from sklasd._modelfile import load_models
+    from ._modelfile import load_models
     from sklasd._outputs import output_file
     from sklasd.report import render_report
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sklasd._log import LOGGER, PROGRESS
-from sklasd._runplan import (N_FOLDS, duration_notes, durations, scored_out_of_fold,
+from ._plan import (N_FOLDS, duration_notes, durations, scored_out_of_fold,
                              stand_in_candidates, stand_ins, train_test)
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
@@ -226,7 +226,7 @@ def _out_of_fold(settings, frame, data, train, scored, candidates):
     from a model fitted without it (k-fold): a clip scored by a model that saw it
     looks normal (a nearest-neighbour detector would give it 0). Each fold model
     trains on the other training clips and on stand-ins for those it holds out
-    (sklasd._runplan.stand_ins)."""
+    (sklasd.engine._plan.stand_ins)."""
     from sklearn.model_selection import KFold
 
     ids = frame["machine_id"].to_numpy()
@@ -368,7 +368,7 @@ class RunResult:
         ``base_dir`` is where the folder will end up (links of the report are
         relative to it); None is ``folder``. :meth:`save` stages and calls this.
         """
-        from sklasd._modelfile import save_models
+        from ._modelfile import save_models
         from sklasd.report import summary_figures
 
         for machine_type, rows in self.results.groupby("machine_type", sort=True):

@@ -20,13 +20,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from threadpoolctl import ThreadpoolController
 from sklearn.utils.validation import check_is_fitted
 
-from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
-from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
-from sklasd._spectra import MelBands, Workspace, frame, power_spectrum
+from ._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
+from ._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
+from ._spectra import MelBands, Workspace, frame, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
 from sklasd.audio import _name, _plain, _why_unreadable
 
-from .utils._sklearn_compat import Interval, StrOptions
+from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["LogMelTransformer", "FrameStacker", "SpectrogramScaler", "TemporalPooling",
            "gwrp_weights", "log_mel"]

@@ -5,8 +5,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._sklearn_compat import Interval, StrOptions
-from .utils._validation import check_spectrograms as _check_spectrograms
+from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._validation import check_spectrograms as _check_spectrograms
 
 __all__ = ["TemporalPooling", "gwrp_weights"]
 

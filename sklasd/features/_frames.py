@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklasd._ragged import is_ragged, per_shape, shape_groups
 
-from .utils._sklearn_compat import Interval, StrOptions
-from .utils._validation import check_spectrograms as _check_spectrograms
+from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._validation import check_spectrograms as _check_spectrograms
 
 __all__ = ["FrameStacker", "SpectrogramScaler"]
 
