@@ -10,8 +10,9 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-__all__ = ["AudioError", "load_audio", "load_many", "decode_clips", "check_signal",
-           "pcm_to_float", "read_into"]
+__all__ = ["AudioError", "Header", "load_audio", "load_many", "decode_clips",
+           "check_signal", "clip_name", "pcm_to_float", "read_header", "read_headers",
+           "read_into"]
 
 
 class AudioError(ValueError):
@@ -35,6 +36,86 @@ def _name(source):
     if isinstance(source, (str, os.PathLike)):
         return f"file {_plain(source)!r}"
     return f"sample {source}"
+
+
+def clip_name(source):
+    """How a message names a clip: ``file '<path>'``, or ``sample <i>`` for the index
+    of an in-memory clip.
+
+    Examples
+    --------
+    >>> clip_name("fan/0001.wav"), clip_name(3)
+    ("file 'fan/0001.wav'", 'sample 3')
+    """
+    return _name(source)
+
+
+class Header(tuple):
+    """A file's header: ``(sr, channels, frames)``, read by :func:`read_header`."""
+
+    __slots__ = ()
+
+    def __new__(cls, sr, channels, frames):
+        return super().__new__(cls, (int(sr), int(channels), int(frames)))
+
+    sr = property(lambda self: self[0], doc="Sample rate in Hz.")
+    channels = property(lambda self: self[1], doc="Number of channels.")
+    frames = property(lambda self: self[2], doc="Samples per channel.")
+
+    @property
+    def duration(self):
+        """Length in seconds."""
+        return self.frames / self.sr
+
+
+def read_header(path):
+    """Sample rate, channels and length of an audio file, from its header only.
+
+    Every header sklasd reads is read here (the loaders read each file's once and
+    carry it in their ``frame``).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    header : Header
+        ``(sr, channels, frames)``, with ``.duration`` in seconds.
+
+    Raises
+    ------
+    AudioError
+        If the file cannot be opened or decoded, or its sample rate is not positive.
+    """
+    path = _plain(path)
+    try:
+        with sf.SoundFile(path) as f:  # cheaper than sf.info (which reads the log text)
+            header = Header(f.samplerate, f.channels, f.frames)
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+        raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
+    if header.sr <= 0:
+        raise AudioError(f"{_name(path)}: unusable sample rate {header.sr} Hz")
+    return header
+
+
+def read_headers(paths):
+    """:func:`read_header` of many files, 0 for what cannot be read.
+
+    Returns
+    -------
+    sr, frames : ndarray of int64, shape (n_files,)
+        Sample rate (Hz) and samples per channel of each file; 0 and 0 where the
+        header cannot be read (decoding the file later raises the AudioError
+        naming it).
+    """
+    sr, frames = np.zeros(len(paths), dtype=np.int64), np.zeros(len(paths), dtype=np.int64)
+    for i, path in enumerate(paths):
+        try:
+            sr[i], _, frames[i] = read_header(path)
+        except AudioError:
+            continue
+    return sr, frames
 
 
 def _why_unreadable(path, exc):

@@ -247,7 +247,7 @@ def load_audio_files(paths, *, return_X_y=False, as_frame=False):
     filenames = np.asarray([str(p) for p in paths], dtype=str)
     rates = read_sample_rates(paths)
     return make_bunch(records, data=filenames.copy(), filenames=filenames,
-                      descr=AUDIO_FOLDER_DESCR, sr=common_rate(rates), rates=rates,
+                      descr=AUDIO_FOLDER_DESCR, sr=common_rate(rates[0]), rates=rates,
                       return_X_y=return_X_y, as_frame=as_frame)
 
 

@@ -146,19 +146,16 @@ def parse_all(paths, root, parse):
 
 
 def read_sample_rates(paths):
-    """Sample rate of every file from its header (:func:`soundfile.info`).
+    """Sample rate and length of every file from its header, read once
+    (:func:`sklasd.audio.read_headers`): ``(rates, n_frames)``.
 
-    A file whose header cannot be read gets rate 0: listing a folder does not fail on
+    A file whose header cannot be read gets 0: listing a folder does not fail on
     it, decoding it does (:class:`~sklasd.audio.AudioError` naming the file), so
     that callers such as ``sklasd run --skip-bad`` can skip it.
     """
-    rates = []
-    for path in paths:
-        try:
-            rates.append(int(sf.info(os.fspath(path)).samplerate))
-        except (sf.LibsndfileError, RuntimeError, OSError):
-            rates.append(0)
-    return np.asarray(rates, dtype=np.int64)
+    from sklasd.audio import read_headers
+
+    return read_headers(paths)
 
 
 def common_rate(rates):
@@ -190,8 +187,9 @@ def make_bunch(records, *, data, filenames, descr, sr=None, rates=None,
     descr : str
     sr : int or None, default=None
         Bunch-level sample rate in Hz.
-    rates : ndarray of int or None, default=None
-        Per-file rates, added to the frame as column ``sr`` when given.
+    rates : tuple of two ndarrays of int or None, default=None
+        Per-file rates and lengths in samples (:func:`read_sample_rates`), added
+        to the frame as the columns ``sr`` and ``n_frames`` when given.
     return_X_y : bool, default=False
     as_frame : bool, default=False
 
@@ -216,7 +214,7 @@ def make_bunch(records, *, data, filenames, descr, sr=None, rates=None,
     for name in extra.columns:
         frame[name] = extra[name]
     if rates is not None:
-        frame["sr"] = rates
+        frame["sr"], frame["n_frames"] = rates
     for name in attributes.columns:
         frame[name if name not in frame.columns else f"attr_{name}"] = attributes[name]
 
@@ -264,6 +262,6 @@ def load_layout(data_dir, parse, descr, *, return_X_y=False, as_frame=False, kee
     filenames = np.asarray([str(p) for p in paths], dtype=str)
     rates = read_sample_rates(paths)
     return make_bunch(records, data=filenames.copy(), filenames=filenames, descr=descr,
-                      sr=common_rate(rates), rates=rates, return_X_y=return_X_y,
+                      sr=common_rate(rates[0]), rates=rates, return_X_y=return_X_y,
                       as_frame=as_frame)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sklasd._log import LOGGER, PROGRESS
-from ._plan import duration_notes
+from ._plan import duration_notes, durations
 from sklasd.models import DEFAULT_MODEL
 
 from . import _folder
@@ -167,6 +167,7 @@ def score_models(models, data, *, machine_type=None, machine_id=None, skip_bad=F
     table = pd.DataFrame({"file": kept, "anomaly_score": scores,
                           "decision_result": decisions,
                           "notes": duration_notes(
-                              kept, getattr(model[0], "training_duration_", None))})
+                              durations(kept),
+                              getattr(model[0], "training_duration_", None))})
     return ScoreResult(table, machine_type, machine_id, float(model[-1].threshold_),
                        skipped)

@@ -150,29 +150,31 @@ def _domains(rows):
     return " (" + ", ".join(f"{n} {d}" for d, n in counts.items()) + ")"
 
 
-def duration_notes(paths, reference):
-    """Per-file note where a duration differs by >10 % from the training clips'."""
+def duration_notes(seconds, reference):
+    """Per-clip note where a duration (seconds, NaN where unknown) differs by >10 %
+    from the training clips' ``reference`` (None: no notes)."""
     from sklasd.features import duration_outliers
 
-    notes = np.full(len(paths), "", dtype=object)
-    if reference is None or not len(paths) or not isinstance(paths[0], str):
+    notes = np.full(len(seconds), "", dtype=object)
+    if reference is None or not len(seconds):
         return notes
-    seconds = durations(paths)
     for i in duration_outliers(seconds, reference):
         notes[i] = (f"duration {seconds[i]:.2f} s differs by more than 10% from the "
                     f"training clips' {reference:.2f} s")
     return notes
 
 
-def durations(paths):
-    """Durations in seconds from the file headers (NaN where one cannot be read)."""
-    import soundfile as sf
+def durations(clips, frame=None):
+    """Durations in seconds of file clips (NaN where a header cannot be read), from
+    the ``sr`` and ``n_frames`` columns of ``frame`` where the loader recorded the
+    headers, else read once from them; NaN for in-memory clips."""
+    if not len(clips) or not isinstance(clips[0], str):
+        return np.full(len(clips), np.nan)
+    if frame is not None and {"sr", "n_frames"} <= set(frame.columns):
+        sr, frames = frame["sr"].to_numpy(), frame["n_frames"].to_numpy()
+    else:
+        from sklasd.audio import read_headers
 
-    return np.array([_seconds(sf, path) for path in paths])
-
-
-def _seconds(sf, path):
-    try:
-        return sf.info(path).duration
-    except (sf.LibsndfileError, RuntimeError, OSError):
-        return np.nan
+        sr, frames = read_headers(clips)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sr > 0, frames / np.where(sr > 0, sr, 1), np.nan)

@@ -202,9 +202,9 @@ def _run_type(settings, machine_type, frame, data, log):
         log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
     log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
     model = new_model(settings, machine_type)
-    reference = (float(np.nanmedian(durations(data[train])))
-                 if isinstance(data[0], str) else None)
-    test_frame = frame.loc[test].assign(notes=duration_notes(data[test], reference))
+    seconds = durations(data, frame)  # from the headers the loader read
+    reference = float(np.nanmedian(seconds[train])) if isinstance(data[0], str) else None
+    test_frame = frame.loc[test].assign(notes=duration_notes(seconds[test], reference))
     test_frame = test_frame.reset_index(drop=True)
     ids = frame["machine_id"].to_numpy()
     _fit(model, data[train], ids[train])

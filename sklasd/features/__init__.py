@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
 from ._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
 from ._spectra import MelBands, Workspace, frame, power_spectrum
-from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
-from sklasd.audio import _name, _plain, _why_unreadable
+from sklasd.audio import (AudioError, check_signal, clip_name, load_audio, pcm_to_float,
+                          read_header, read_into)
 
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -105,15 +105,7 @@ def _frames(n_samples, n_fft, hop_length, center):
 def _resampled_length(path, sr):
     """Length in samples of ``path`` after :func:`sklasd.audio.load_audio` at ``sr``,
     read from the header only (librosa fixes a resampled length to ceil(n * ratio))."""
-    import soundfile as sf
-
-    try:
-        with sf.SoundFile(_plain(path)) as f:  # cheaper than sf.info (reads the log text)
-            frames, samplerate = f.frames, f.samplerate
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
-    if samplerate <= 0:
-        raise AudioError(f"{_name(path)}: unusable sample rate {samplerate} Hz")
+    samplerate, _, frames = read_header(path)
     if sr is None or samplerate == sr:
         return frames
     return int(np.ceil(frames * sr / samplerate))
@@ -642,4 +634,4 @@ def _run_workers(work, n_workers, chunks, *args):
 
 
 def _source_name(source, i):
-    return _name(source) if _is_path(source) else f"sample {i}"
+    return clip_name(source) if _is_path(source) else clip_name(i)
