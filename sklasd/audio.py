@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-__all__ = ["AudioError", "Header", "load_audio", "load_many", "decode_clips",
+__all__ = ["AudioError", "load_audio", "load_many", "decode_clips",
            "check_signal", "clip_name", "pcm_to_float", "read_header", "read_headers",
            "read_into"]
 
@@ -39,8 +39,16 @@ def _name(source):
 
 
 def clip_name(source):
-    """How a message names a clip: ``file '<path>'``, or ``sample <i>`` for the index
-    of an in-memory clip.
+    """How a message names a clip: ``file '<path>'``, or ``sample <i>``.
+
+    Parameters
+    ----------
+    source : str, path-like or int
+        A file's path, or the index of an in-memory clip.
+
+    Returns
+    -------
+    name : str
 
     Examples
     --------
@@ -48,24 +56,6 @@ def clip_name(source):
     ("file 'fan/0001.wav'", 'sample 3')
     """
     return _name(source)
-
-
-class Header(tuple):
-    """A file's header: ``(sr, channels, frames)``, read by :func:`read_header`."""
-
-    __slots__ = ()
-
-    def __new__(cls, sr, channels, frames):
-        return super().__new__(cls, (int(sr), int(channels), int(frames)))
-
-    sr = property(lambda self: self[0], doc="Sample rate in Hz.")
-    channels = property(lambda self: self[1], doc="Number of channels.")
-    frames = property(lambda self: self[2], doc="Samples per channel.")
-
-    @property
-    def duration(self):
-        """Length in seconds."""
-        return self.frames / self.sr
 
 
 def read_header(path):
@@ -80,8 +70,12 @@ def read_header(path):
 
     Returns
     -------
-    header : Header
-        ``(sr, channels, frames)``, with ``.duration`` in seconds.
+    sr : int
+        Sample rate in Hz.
+    channels : int
+        Number of channels.
+    frames : int
+        Samples per channel.
 
     Raises
     ------
@@ -91,16 +85,20 @@ def read_header(path):
     path = _plain(path)
     try:
         with sf.SoundFile(path) as f:  # cheaper than sf.info (which reads the log text)
-            header = Header(f.samplerate, f.channels, f.frames)
+            sr, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
         raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
-    if header.sr <= 0:
-        raise AudioError(f"{_name(path)}: unusable sample rate {header.sr} Hz")
-    return header
+    if sr <= 0:
+        raise AudioError(f"{_name(path)}: unusable sample rate {sr} Hz")
+    return sr, channels, frames
 
 
 def read_headers(paths):
     """:func:`read_header` of many files, 0 for what cannot be read.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
 
     Returns
     -------

@@ -51,6 +51,27 @@ def result_suffix(machine_type, machine_id, filename):
     ``<machine_type>_id_XX``; DCASE 2021+ ``<machine_type>_section_XX_test`` (2021's
     ``source_test`` / ``target_test`` folders give ``..._section_XX_source_test``);
     other folders ``<machine_type>[_<machine_id>]``.
+
+    Parameters
+    ----------
+    machine_type : str
+        The clip's machine type.
+    machine_id : str
+        Its machine ID or section (``""`` where there is none).
+    filename : str
+        Its path (the folder of a DCASE 2021 clip is part of the name).
+
+    Returns
+    -------
+    suffix : str
+
+    Examples
+    --------
+    >>> from sklasd.engine import result_suffix
+    >>> result_suffix("fan", "id_00", "fan/test/anomaly_id_00_00000000.wav")
+    'fan_id_00'
+    >>> result_suffix("valve", "section_00", "valve/test/section_00_0000.wav")
+    'valve_section_00_test'
     """
     if machine_id.startswith("section_"):
         folder = Path(filename).parent.name

@@ -77,7 +77,7 @@ def fit_models(data, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device=
 class ScoreResult:
     """What :func:`score_models` returns.
 
-    Attributes
+    Parameters
     ----------
     results : pandas.DataFrame
         One row per scored file: ``file``, ``anomaly_score``, ``decision_result``
@@ -99,8 +99,17 @@ class ScoreResult:
     skipped: list
 
     def write(self, folder):
-        """The DCASE result files (named as the evaluators read them),
-        ``results.csv`` and, when files were skipped, ``skipped.csv``."""
+        """Write the DCASE result files, ``results.csv`` and ``skipped.csv``.
+
+        The result files are named as the evaluators read them
+        (:func:`sklasd.engine.result_suffix`); ``skipped.csv`` only when files
+        were skipped.
+
+        Parameters
+        ----------
+        folder : path-like
+            An existing folder.
+        """
         rows = self.results.rename(columns={"file": "filename"}).assign(
             machine_id=self.machine_id or "")
         _folder.write_result_files(folder, self.machine_type, rows)

@@ -26,8 +26,25 @@ __all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
 class RunSettings:
     """The settings of a run, as plain picklable values (sent to Dask workers).
 
-    ``model`` is a :data:`sklasd.models.MODELS` name or an unfitted pipeline (cloned
-    for every model the run fits); the other fields are those of :func:`run`.
+    Parameters
+    ----------
+    model : str or sklasd.pipeline.Pipeline, default="knn"
+        A :data:`sklasd.models.MODELS` name or an unfitted pipeline (cloned for
+        every model the run fits).
+    epochs : int, default=100
+        Training epochs of neural detectors.
+    random_state : int, default=0
+        Seed of the models, the borrowed clips and the folds.
+    device : str, default="cpu"
+        torch device of neural detectors.
+    n_jobs : int or None, default=None
+        Threads for decoding and feature extraction.
+    train_fraction : float, default=0.5
+        See :func:`run`.
+    min_train_clips : int, default=10
+        See :func:`run`.
+    denoiser : transformer or None, default=None
+        A fitted waveform denoiser put in front of every pipeline.
     """
 
     model: object = DEFAULT_MODEL
@@ -41,10 +58,21 @@ class RunSettings:
 
     @property
     def model_name(self):
+        """The model's name, or its class name for a pipeline given as an object."""
         return self.model if isinstance(self.model, str) else type(self.model).__name__
 
     def check(self):
-        """One-line errors for settings that cannot run, before any work."""
+        """Raise one-line errors for settings that cannot run, before any work.
+
+        Returns
+        -------
+        self : RunSettings
+
+        Raises
+        ------
+        ValueError
+            For an unknown model name or a setting out of range.
+        """
         if isinstance(self.model, str) and self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of "
                              f"{sorted(MODELS)}")
@@ -289,7 +317,7 @@ def _metrics(results, training):
 class RunResult:
     """What :func:`run` returns: scores, metrics and fitted models of a run.
 
-    Attributes
+    Parameters
     ----------
     results : pandas.DataFrame
         One row per test clip, the columns of ``results.csv``: ``filename``,
@@ -365,8 +393,18 @@ class RunResult:
     def write(self, folder, *, report=True, base_dir=None):
         """Write the run's files into ``folder`` as they are (no staging).
 
-        ``base_dir`` is where the folder will end up (links of the report are
-        relative to it); None is ``folder``. :meth:`save` stages and calls this.
+        :meth:`save` stages a folder and calls this; the ``sklasd run`` command
+        calls it on the staging folder it opened before the run.
+
+        Parameters
+        ----------
+        folder : path-like
+            An existing, empty folder.
+        report : bool, default=True
+            Also write ``report.html``.
+        base_dir : path-like or None, default=None
+            Where the folder will end up (the report links large audio files
+            relative to it); None is ``folder``.
         """
         from ._modelfile import save_models
         from sklasd.report import summary_figures
