@@ -11,14 +11,30 @@ Model files hold pickles: **loading one runs code**, so load only model files an
 run folders you made or trust.
 """
 
-from ._modelfile import ModelFileError, load_models, save_models
-from sklasd._outputs import OutputError
+import importlib
 
-from ._folder import result_suffix
-from ._models import ScoreResult, fit_models, score_models
-from ._read import load_run, rebuild_report
-from ._run import RunResult, RunSettings, run
+# public name -> module that defines it, imported when first used (PEP 562), so that
+# the command's --help and --version, and model files, do not import the whole engine
+_MODULES = {
+    "run": "._run", "RunResult": "._run", "RunSettings": "._run",
+    "load_run": "._read", "rebuild_report": "._read",
+    "fit_models": "._models", "score_models": "._models", "ScoreResult": "._models",
+    "load_models": "._modelfile", "save_models": "._modelfile",
+    "ModelFileError": "._modelfile",
+    "OutputError": "sklasd._outputs",
+    "result_suffix": "._folder",
+}
 
-__all__ = ["run", "RunResult", "RunSettings", "load_run", "rebuild_report",
-           "fit_models", "score_models", "ScoreResult", "load_models", "save_models",
-           "ModelFileError", "OutputError", "result_suffix"]
+__all__ = list(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        module = _MODULES[name]
+        package = __name__ if module.startswith(".") else None
+        return getattr(importlib.import_module(module, package), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES))
