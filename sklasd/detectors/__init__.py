@@ -6,7 +6,7 @@ and the detectors without a network (:class:`KNeighborsDetector`,
 :class:`WeightedEnsembleDetector`) do not import torch.
 """
 
-import importlib
+from sklasd.utils._lazy import lazy_attributes
 
 # public name -> module of this subpackage that defines it
 _MODULES = {
@@ -22,12 +22,4 @@ _MODULES = {
 
 __all__ = sorted(_MODULES)
 
-
-def __getattr__(name):
-    if name in _MODULES:
-        return getattr(importlib.import_module(_MODULES[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_MODULES))
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)

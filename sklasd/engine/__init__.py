@@ -11,7 +11,7 @@ Model files hold pickles: **loading one runs code**, so load only model files an
 run folders you made or trust.
 """
 
-import importlib
+from sklasd.utils._lazy import lazy_attributes
 
 # public name -> module that defines it, imported when first used (PEP 562), so that
 # the command's --help and --version, and model files, do not import the whole engine
@@ -28,13 +28,4 @@ _MODULES = {
 __all__ = list(_MODULES)
 
 
-def __getattr__(name):
-    if name in _MODULES:
-        module = _MODULES[name]
-        package = __name__ if module.startswith(".") else None
-        return getattr(importlib.import_module(module, package), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_MODULES))
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
