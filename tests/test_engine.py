@@ -133,3 +133,16 @@ def test_built_in_data_is_a_folder_of_audio_files():
     y, sr = sf.read(folder / bunch.filenames[-1], dtype="float32")
     assert sr == bunch.sr
     np.testing.assert_array_equal(y, bunch.data[-1])  # the waveforms exactly
+
+
+def test_score_names_section_files_as_the_dcase_2021_evaluator(machine_folder, tmp_path):
+    from sklasd.engine import score_models
+
+    models, _ = fit_models(machine_folder)
+    result = score_models(models, machine_folder / "test", machine_id="section_00")
+    result.write(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["anomaly_score_motor_section_00_test.csv",
+                     "decision_result_motor_section_00_test.csv", "results.csv"]
+    lines = pd.read_csv(tmp_path / names[0], header=None)
+    assert len(lines) == len(list((machine_folder / "test").glob("*.wav")))
