@@ -34,7 +34,7 @@ import pandas as pd
 from sklasd import __version__
 from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
-from sklasd._modelfile import load_models, save_models
+from sklasd._modelfile import MAGIC, load_models, save_models
 from sklasd._outputs import output_file, output_folder
 from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
@@ -618,8 +618,9 @@ def _open_output(args):
             raise ValueError(f"-o -: `sklasd {args.command}` writes files; only "
                              "`sklasd score` can write to stdout")
         return contextlib.nullcontext(None)
-    opener = output_folder if args.output_kind == "folder" else output_file
-    return opener(path, overwrite=args.overwrite, inputs=inputs)
+    if args.output_kind == "folder":
+        return output_folder(path, overwrite=args.overwrite, inputs=inputs)
+    return output_file(path, overwrite=args.overwrite, inputs=inputs, signature=MAGIC)
 
 
 def _load_denoiser(path):

@@ -35,6 +35,9 @@ __all__ = ["write_report", "render_report", "rebuild_report", "write_report_data
 
 REPORT_NAME = "report.html"
 REPORT_DATA_NAME = "report_data.json"
+#: What every report page begins with: an existing page is replaced only if it does.
+REPORT_SIGNATURE = (b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                    b'<meta name="generator" content="sklasd')
 #: Audio files up to this size (bytes) are embedded in the page; larger ones are linked.
 MAX_EMBED_BYTES = 1_000_000
 
@@ -180,7 +183,8 @@ def _audio_html(clip, sr, base_dir, max_embed_bytes):
     kind = _AUDIO_TYPES.get(path.suffix.lower(), "audio/wav")
     if size <= max_embed_bytes:
         return _player(_data_uri(kind, path.read_bytes()), "embedded")
-    link = urllib.parse.quote(Path(os.path.relpath(path, base_dir)).as_posix())
+    # the name's bytes, so that a name that is not valid UTF-8 still links to its file
+    link = urllib.parse.quote(os.fsencode(Path(os.path.relpath(path, base_dir)).as_posix()))
     return _player(html.escape(link), f"linked, not embedded ({size / 1e6:.1f} MB)")
 
 
@@ -314,7 +318,7 @@ def render_report(results, metrics, models, *, audio=None, run_info=None,
                    n_near, max_embed_bytes)
         for machine_type, rows in results.groupby("machine_type", sort=True))
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"{REPORT_SIGNATURE.decode()} {__version__}\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>sklasd run report</title><style>{_STYLE}</style></head><body>"
         f"<h1>sklasd run report</h1><ul>{head}</ul>"
@@ -361,10 +365,10 @@ def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs
     0
     """
     path = Path(out_dir) / REPORT_NAME
-    with output_file(path, overwrite=overwrite) as stage:
+    with output_file(path, overwrite=overwrite, signature=REPORT_SIGNATURE) as stage:
         kwargs.setdefault("base_dir", Path(os.path.abspath(out_dir)))
         stage.write_text(render_report(results, metrics, models, **kwargs),
-                         encoding="utf-8")
+                         encoding="utf-8", errors="backslashreplace")
     return path
 
 
@@ -440,12 +444,16 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         raise ValueError(f"cannot rebuild the report: {missing[0]} is missing")
+    results = pd.read_csv(inputs[0], dtype={"machine_id": str, "domain": str},
+                          keep_default_na=False, encoding_errors="surrogateescape")
+    # the run's recordings are inputs too: the page may not replace one
+    recordings = [] if data["data_dir"] is None else list(results["filename"])
     output = Path(run_dir) / REPORT_NAME if output is None else Path(output)
-    replace = overwrite if overwrite is not None else output.name == REPORT_NAME and \
-        Path(os.path.abspath(output.parent)) == Path(os.path.abspath(run_dir))
-    with output_file(output, overwrite=replace, inputs=inputs) as stage:
-        results = pd.read_csv(inputs[0], dtype={"machine_id": str, "domain": str},
-                              keep_default_na=False)
+    own = output.name == REPORT_NAME and \
+        os.path.realpath(output.parent) == os.path.realpath(run_dir)
+    with output_file(output, overwrite=own if overwrite is None else overwrite,
+                     inputs=[*inputs, *recordings], signature=REPORT_SIGNATURE,
+                     record=own) as stage:
         models = {}
         for path in inputs[2:]:
             models.update(load_models(path))
@@ -460,5 +468,5 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
         page = render_report(results, pd.read_csv(inputs[1]), models, audio=audio,
                              run_info=run_info,
                              base_dir=Path(os.path.abspath(output.parent)), **kwargs)
-        stage.write_text(page, encoding="utf-8")
+        stage.write_text(page, encoding="utf-8", errors="backslashreplace")
     return output

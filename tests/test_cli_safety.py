@@ -2,6 +2,8 @@
 
 The signal cases run the command in a real child process (``python -m sklasd``).
 """
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from sklasd._outputs import MANIFEST_NAME
 from sklasd.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,17 +120,113 @@ def test_existing_outputs_need_overwrite_which_leaves_no_stale_file(machine_fold
                                                                     model_file, tmp_path,
                                                                     capsys):
     out = tmp_path / "scores"
-    out.mkdir()
-    (out / "anomaly_score_old_id_99.csv").write_text("stale")
     argv = ["score", str(model_file), str(machine_folder / "test"), "-o", str(out), "-q"]
+    assert main([*argv, "--machine-id", "id_00"]) == 0
     assert main(argv) == 2
     assert "not empty: give --overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["anomaly_score_motor.csv",
                                                      "decision_result_motor.csv",
-                                                     "results.csv"]
+                                                     "results.csv", MANIFEST_NAME]
     assert main(["fit", str(machine_folder), "-o", str(model_file), *QUICK]) == 2
     assert "exists: give --overwrite" in capsys.readouterr().err
+
+
+# --- issue 24: no data loss, even with --overwrite ------------------------------------
+@pytest.fixture(scope="module")
+def run_folder(machine_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["run", str(machine_folder), "-o", str(out), "--no-report", *QUICK]) == 0
+    return out
+
+
+def _contents(folder):
+    return {p.name: p.read_bytes() for p in Path(folder).iterdir()}
+
+
+def _refused(argv, capsys, expected):
+    assert main([*map(str, argv), "--overwrite", *QUICK[2:]]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and expected in err[0], err
+
+
+def test_overwrite_keeps_a_users_own_files(machine_folder, tmp_path, capsys):
+    out = tmp_path / "out"  # case 1: a folder sklasd did not write
+    out.mkdir()
+    (out / "my_notes.txt").write_text("x\n")
+    (out / "budget.csv").write_text("a,b\n")
+    (out / "config.json").write_text("{}\n")
+    before = _contents(out)
+    _refused(["run", machine_folder, "-o", out, "--epochs", "1"], capsys,
+             f"output folder '{out}' holds 'budget.csv' and no {MANIFEST_NAME}")
+    assert _contents(out) == before
+
+
+def test_a_model_read_through_a_link_is_not_replaced(run_folder, machine_folder, tmp_path,
+                                                     capsys):
+    link = tmp_path / "mlink"  # case 2: the model's folder as output, through a link
+    link.symlink_to(run_folder)
+    before = _contents(run_folder)
+    _refused(["score", link / "model_motor.joblib", machine_folder / "test", "-o",
+              run_folder], capsys, "would replace the input")
+    assert _contents(run_folder) == before
+
+
+def test_a_training_recording_behind_a_link_is_not_replaced(machine_folder, tmp_path,
+                                                            capsys):
+    folder = _copy(machine_folder, tmp_path)  # case 3: the data given through a link
+    (tmp_path / "reclink").symlink_to(folder)
+    recording = folder / "train" / "normal_id_00_00000003.wav"
+    before = recording.read_bytes()
+    _refused(["fit", tmp_path / "reclink", "-o", recording, "--epochs", "1"], capsys,
+             "would replace the input")
+    assert recording.read_bytes() == before
+
+
+def test_report_does_not_replace_a_recording_of_its_run(run_folder, machine_folder,
+                                                        capsys):
+    recording = machine_folder / "test" / "normal_id_00_00000006.wav"  # case 4
+    before = recording.read_bytes()
+    _refused(["report", run_folder, "-o", recording], capsys,
+             f"would replace the input '{recording}'")
+    assert recording.read_bytes() == before
+
+
+def test_overwrite_keeps_a_model_saved_into_a_results_folder(machine_folder, model_file,
+                                                             tmp_path, capsys):
+    out = tmp_path / "dir"  # case 5: a results folder that also holds a trained model
+    argv = ["score", model_file, machine_folder / "test", "-o", out]
+    assert main([*map(str, argv), "-q"]) == 0
+    shutil.copy(model_file, out / "other.joblib")
+    before = _contents(out)
+    _refused(argv, capsys, "holds 'other.joblib', which its sklasd_manifest.json does "
+                           "not list")
+    assert _contents(out) == before
+
+
+def test_a_link_to_nothing_as_output_is_refused_before_any_work(machine_folder,
+                                                                tmp_path, capsys):
+    link = tmp_path / "lnk"  # case 7: refused after the whole run before
+    link.symlink_to(tmp_path / "missing")
+    assert main(["run", str(machine_folder), "-o", str(link), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"sklasd: error: output '{link}' is a link to '{tmp_path}/missing', "
+                   "which does not exist"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lnk"]
+
+
+def test_overwrite_replaces_a_results_folder_and_report_keeps_it_replaceable(
+        run_folder, machine_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(run_folder, out)
+    assert main(["report", str(out), "-q"]) == 0  # report.html joins the manifest
+    listed = json.loads((out / MANIFEST_NAME).read_text())["sha256"]
+    assert set(listed) == {p.name for p in out.iterdir()} - {MANIFEST_NAME}
+    assert listed["report.html"] == hashlib.sha256(
+        (out / "report.html").read_bytes()).hexdigest()
+    assert main(["run", str(machine_folder), "-o", str(out), "--overwrite", "--no-report",
+                 *QUICK]) == 0
+    assert not (out / "report.html").exists()
 
 
 def test_unwritable_output_is_refused_before_any_work(machine_folder, tmp_path, capsys):
