@@ -127,7 +127,9 @@ def durations(paths):
     """Durations in seconds from the file headers (NaN where one cannot be read)."""
     import soundfile as sf
 
-    return np.array([_seconds(sf, path) for path in paths])
+    from sklasd.audio import _sf_path
+
+    return np.array([_seconds(sf, _sf_path(path)) for path in paths])
 
 
 def _seconds(sf, path):

@@ -35,7 +35,7 @@ from sklasd import __version__
 from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import MAGIC, load_models, save_models
-from sklasd._outputs import output_file, output_folder
+from sklasd._outputs import output_file, output_folder, write_csv
 from sklasd._runplan import cross_fitted, duration_notes, durations, train_test
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
@@ -151,7 +151,7 @@ def _result_names(filenames):
 
 def _write_csv_rows(path, names, values):
     """DCASE result files: ``<file name>,<value>`` per line, no header."""
-    pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
+    write_csv(pd.DataFrame({"f": names, "v": values}), path, header=False, index=False)
 
 
 def result_suffix(machine_type, machine_id, filename):
@@ -289,13 +289,13 @@ def cmd_run(args, log):
         report["notes"] = _group_notes(report, results)
         report = report.drop(columns=[c for c in ("note",) if c in report])
         report["training"] = [training.get(key, "") for key in report.index]
-        report.to_csv(stage / "metrics.csv")
-        results[["filename", "machine_type", "machine_id", "domain", "target",
-                 "anomaly_score", "decision_result", "notes"]].to_csv(
-            stage / "results.csv", index=False)
+        write_csv(report, stage / "metrics.csv")
+        write_csv(results[["filename", "machine_type", "machine_id", "domain", "target",
+                           "anomaly_score", "decision_result", "notes"]],
+                  stage / "results.csv", index=False)
         if skipped:
-            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
-                stage / "skipped.csv", index=False)
+            write_csv(pd.DataFrame(skipped, columns=["file", "reason"]),
+                      stage / "skipped.csv", index=False)
         _write_run_report(args, stage, results, report, models, frame, data)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_colwidth", 60,
@@ -381,14 +381,14 @@ def cmd_fit(args, log):
 def _write_scores(stage, machine_type, machine_id, table):
     """DCASE-style score and decision files of ``score``, or a table on stdout."""
     if stage is None:
-        table.to_csv(sys.stdout, index=False)
+        write_csv(table, index=False)
         return
     suffix = machine_type if machine_id is None else f"{machine_type}_{machine_id}"
     names = _result_names(table["file"])
     _write_csv_rows(stage / f"anomaly_score_{suffix}.csv", names, table["anomaly_score"])
     _write_csv_rows(stage / f"decision_result_{suffix}.csv", names,
                     table["decision_result"])
-    table.to_csv(stage / "results.csv", index=False)
+    write_csv(table, stage / "results.csv", index=False)
 
 
 def cmd_score(args, log):
@@ -419,8 +419,8 @@ def cmd_score(args, log):
     with _staging(args) as stage:
         _write_scores(stage, machine_type, args.machine_id, table)
         if skipped and stage is not None:
-            pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
-                stage / "skipped.csv", index=False)
+            write_csv(pd.DataFrame(skipped, columns=["file", "reason"]),
+                      stage / "skipped.csv", index=False)
     log(f"scored {len(kept)} file(s) ({len(skipped)} skipped) into {args.output}: "
         f"{int(decisions.sum())} called anomalous (score above {model[-1].threshold_:.4g})")
     return 0

@@ -24,7 +24,7 @@ from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public
 from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
 from sklasd._spectra import MelBands, Workspace, frame, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
-from sklasd.audio import _name, _plain, _why_unreadable
+from sklasd.audio import _name, _sf_path, _why_unreadable
 
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -108,7 +108,7 @@ def _resampled_length(path, sr):
     import soundfile as sf
 
     try:
-        with sf.SoundFile(_plain(path)) as f:  # cheaper than sf.info (reads the log text)
+        with sf.SoundFile(_sf_path(path)) as f:  # cheaper than sf.info (reads the log text)
             frames, samplerate = f.frames, f.samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc

@@ -212,6 +212,8 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
     row = rows.iloc[i]
     name = str(row["filename"])
     clip = audio.get(name, name) if audio else name
+    # shown with the bytes of a name that is not valid UTF-8 escaped (\\xe9)
+    shown = os.fsencode(Path(name).name).decode("utf-8", "backslashreplace")
     score = float(row["anomaly_score"])
     side = "above" if score > threshold else "below"
     called = "anomalous" if score > threshold else "normal"
@@ -221,12 +223,12 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
     note = (f'<p class="note">Note: {html.escape(notes)}</p>'
             if isinstance(notes, str) and notes else "")
     try:
-        image, words = _clip_figure(model, clip, row["machine_id"], Path(name).name)
+        image, words = _clip_figure(model, clip, row["machine_id"], shown)
         figure = f'<img alt="log-mel spectrogram and anomaly map" src="{image}">'
     except (ValueError, OSError) as exc:  # a moved or unreadable file: say so
         figure, words = f'<p class="note">no spectrogram: {html.escape(str(exc))}</p>', "-"
     return (
-        f'<div class="clip"><h4>{html.escape(Path(name).name)}</h4>'
+        f'<div class="clip"><h4>{html.escape(shown)}</h4>'
         f'<p>{html.escape(where)} &middot; label: {label} &middot; score '
         f'<b>{score:.4g}</b> vs threshold {threshold:.4g}: '
         f'<span class="{side}">{side}, called {called}</span></p>'

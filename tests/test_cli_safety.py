@@ -389,3 +389,22 @@ def test_file_names_are_plain_and_permission_denied_in_words(machine_folder, mod
 def test_exit_statuses_are_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     assert "`130` interrupted" in readme and "run code when loaded" in readme
+
+
+def test_a_name_that_is_not_utf8_is_scored_and_named_escaped(machine_folder, model_file,
+                                                             tmp_path, capsys):
+    folder = _copy(machine_folder, tmp_path)  # case 9
+    odd = os.fsencode(folder / "test") + b"/caf\xe9.wav"
+    shutil.copy(folder / "test" / "normal_id_00_00000006.wav", odd)
+    with open(os.fsencode(folder / "test") + b"/bad\xff.wav", "wb") as f:
+        f.write(b"RIFF....WAVEgarbage")
+    out, run = tmp_path / "out", tmp_path / "run"
+    assert main(["score", str(model_file), str(folder / "test"), "-o", str(out),
+                 "--skip-bad"]) == 0
+    assert f"skipped: file '{folder}/test/bad\\xff.wav': cannot be decoded" in \
+        capsys.readouterr().err
+    assert b"\ncaf\xe9.wav," in (out / "anomaly_score_motor.csv").read_bytes()
+    assert b"/bad\xff.wav," in (out / "skipped.csv").read_bytes()
+    assert main(["run", str(folder), "-o", str(run), "--skip-bad", *QUICK]) == 0
+    assert b"/caf\xe9.wav," in (run / "results.csv").read_bytes()
+    assert main(["report", str(run), "-q"]) == 0  # reads the name back

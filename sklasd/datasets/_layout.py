@@ -14,6 +14,8 @@ import pandas as pd
 import soundfile as sf
 from sklearn.utils import Bunch
 
+from sklasd.audio import _sf_path
+
 
 # what libsndfile (soundfile) decodes: WAV, FLAC, Ogg Vorbis / Opus, MP3, AIFF and more
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
@@ -155,7 +157,7 @@ def read_sample_rates(paths):
     rates = []
     for path in paths:
         try:
-            rates.append(int(sf.info(os.fspath(path)).samplerate))
+            rates.append(int(sf.info(_sf_path(path)).samplerate))
         except (sf.LibsndfileError, RuntimeError, OSError):
             rates.append(0)
     return np.asarray(rates, dtype=np.int64)
