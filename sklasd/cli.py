@@ -585,7 +585,7 @@ def build_parser():
 
 
 def _check_device(device):
-    """One-line errors for a torch device that does not exist here, before any work."""
+    """One-line errors for a device torch cannot train on here, before any work."""
     import torch
 
     try:
@@ -594,6 +594,9 @@ def _check_device(device):
     except (RuntimeError, ValueError):
         raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, "
                          "cuda:1, mps, ...)") from None
+    if kind not in ("cpu", "cuda", "mps"):  # meta, xla, ...: no training there
+        raise ValueError(f"--device {device!r}: sklasd trains on cpu, cuda, cuda:N or "
+                         "mps only")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": torch.backends.mps.is_available()}
     if not available.get(kind, True):

@@ -306,8 +306,10 @@ def test_bad_numbers_are_refused_by_flag_name(tmp_path, capsys, argv, expected):
     assert info.value.code == 2 and expected in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("device, expected", [("bogus", "is not a torch device"),
-                                              ("cuda", "no cuda device is available")])
+@pytest.mark.parametrize("device, expected", [
+    ("bogus", "is not a torch device"), ("cuda", "no cuda device is available"),
+    ("meta", "sklasd trains on cpu, cuda, cuda:N or mps only"),  # case 10
+    ("xla", "sklasd trains on cpu, cuda, cuda:N or mps only")])
 def test_unusable_device_is_one_line_before_any_work(tmp_path, capsys, device, expected):
     import torch
 
