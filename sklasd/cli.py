@@ -94,20 +94,37 @@ def _load_inputs(items):
                                                       "machine_id", "split", "domain")})
 
 
-def _screen(data, skip_bad, log, model=None):
+def _listed(load, *args):
+    """``load(*args)`` and the folders it could not list, warned about as any warning,
+    as ``(folder, reason)`` rows for ``skipped.csv``."""
+    from sklasd.datasets._layout import UnlistedFolderWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load(*args)
+    unlisted = {}
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if isinstance(w.message, UnlistedFolderWarning):
+            unlisted.setdefault(w.message.path, str(w.message))
+    return result, list(unlisted.items())
+
+
+def _screen(data, skip_bad, log, model=None, unlisted=()):
     """Positions of the clips to use and the skipped files with their reasons.
 
     Without ``--skip-bad`` nothing is decoded here: the pipeline validates every clip
     and its AudioError names the bad file. With it, every file is decoded once first
     (at the rate of the model's first step, which must get one ``n_fft`` frame) so
-    that bad ones can be dropped with a warning.
+    that bad ones can be dropped with a warning; the folders that could not be
+    listed (``unlisted``, see :func:`_listed`) are skipped too.
     """
     if not skip_bad or not isinstance(data[0], str):
         return np.arange(len(data)), []
     # ``model``: a --model name or a fitted pipeline; its feature step sets the needs
     first = (make_model(model) if model is None or isinstance(model, str) else model)[0]
     needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
-    kept, skipped = [], []
+    kept, skipped = [], list(unlisted)
     for i, path in enumerate(data):
         try:
             load_audio(path, **needs)
@@ -258,8 +275,8 @@ def _fit_type(args, item, log):
 def cmd_run(args, log):
     from sklasd.metrics import anomaly_report
 
-    bunch = _load(args.data_dir, args.seed)
-    kept, skipped = _screen(bunch.data, args.skip_bad, log, args.model)
+    bunch, unlisted = _listed(_load, args.data_dir, args.seed)
+    kept, skipped = _screen(bunch.data, args.skip_bad, log, args.model, unlisted)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     data = bunch.data[kept]
     tested, training, models = [], {}, {}
@@ -401,8 +418,8 @@ def cmd_score(args, log):
         raise ValueError(f"machine type {machine_type!r} is not in the model "
                          f"(it has {sorted(models)})")
     model = models[machine_type]
-    paths = _audio_paths(args.test_dir)
-    positions, skipped = _screen(paths, args.skip_bad, log, model)
+    paths, unlisted = _listed(_audio_paths, args.test_dir)
+    positions, skipped = _screen(paths, args.skip_bad, log, model, unlisted)
     kept = list(paths[positions])
     PROGRESS.plan(1)
     PROGRESS.begin(machine_type)

@@ -410,3 +410,29 @@ def test_a_name_that_is_not_utf8_is_scored_and_named_escaped(machine_folder, mod
     assert main(["run", str(folder), "-o", str(run), "--skip-bad", *QUICK]) == 0
     assert b"/caf\xe9.wav," in (run / "results.csv").read_bytes()
     assert main(["report", str(run), "-q"]) == 0  # reads the name back
+
+
+def test_a_folder_that_cannot_be_listed_is_warned_about_and_skipped(
+        machine_folder, model_file, tmp_path, capsys, monkeypatch):
+    folder = _copy(machine_folder, tmp_path)  # case 8
+    locked = folder / "test" / "locked"
+    locked.mkdir()
+    shutil.copy(folder / "test" / "normal_id_00_00000006.wav", locked)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as for a user without the right to list ``locked``
+        if not isinstance(path, int) and os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    warning = (f"sklasd: warning: folder '{locked}' cannot be listed (permission "
+               "denied): its recordings are left out")
+    out = tmp_path / "out"
+    argv = ["score", str(model_file), str(folder / "test"), "-o", str(out)]
+    assert main(argv) == 0
+    assert warning in capsys.readouterr().err.splitlines()
+    assert main([*argv, "--skip-bad", "--overwrite"]) == 0
+    assert warning in capsys.readouterr().err.splitlines()
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped.file) == [str(locked)] and "cannot be listed" in skipped.reason[0]
