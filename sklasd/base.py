@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._ragged import is_ragged, per_shape
+from .utils._validation import check_labels
 
 __all__ = ["AnomalyDetectorMixin", "gamma_threshold"]
 
@@ -254,6 +255,12 @@ class AnomalyDetectorMixin(OutlierMixin):
         -------
         auc : float
             ``sklearn.metrics.roc_auc_score(y, anomaly_score(X))``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` holds a label other than 0 and 1, naming the first one.
         """
-        return float(roc_auc_score(y, self.anomaly_score(X, **metadata),
+        scores = self.anomaly_score(X, **metadata)  # X's own errors first
+        return float(roc_auc_score(check_labels(y, "y"), scores,
                                    sample_weight=sample_weight))
