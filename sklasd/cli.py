@@ -492,7 +492,9 @@ def _messages(parser, skip_bad=True):
     parser.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
                         help="also log the training losses of every epoch")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output (a folder is replaced whole)")
+                        help="replace an earlier sklasd output: a folder whole, if it "
+                             "holds only the unchanged files its sklasd_manifest.json "
+                             "lists; a file, if sklasd wrote it")
     if not skip_bad:
         return
     parser.add_argument("--skip-bad", action="store_true",

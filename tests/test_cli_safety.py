@@ -376,7 +376,7 @@ def test_file_names_are_plain_and_permission_denied_in_words(machine_folder, mod
     real_read = sklasd.audio.sf.read
 
     def read(path, *args, **kwargs):
-        if os.fspath(path) == str(locked):
+        if os.fsdecode(path) == str(locked):  # soundfile is given the name's bytes
             raise sf.LibsndfileError(2, prefix=f"Error opening {path!r}: ")
         return real_read(path, *args, **kwargs)
 
