@@ -160,13 +160,11 @@ def _first_foreign(folder):
     """The first entry of ``folder`` that is not an unchanged file of its manifest, and
     why (None when the folder holds nothing else)."""
     listed = _manifest(folder)
-    if listed is None:
-        why = f" and no {MANIFEST_NAME}: sklasd did not write it"
     name = "."
     try:
         for name, entry in _entries(folder):
             if listed is None:
-                return name, why
+                return name, f" and no {MANIFEST_NAME}: sklasd did not write it"
             if entry.is_dir(follow_symlinks=False):
                 if not any(f.startswith(name + "/") for f in listed):
                     return name, f", a folder its {MANIFEST_NAME} does not list"

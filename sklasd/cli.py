@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import functools
 import os
-import sys
 import warnings
 from pathlib import Path
 
