@@ -443,5 +443,9 @@ def write_csv(frame, path=None, **kwargs):
         Path(path).write_bytes(data)
         return
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a text-only stream: the bytes escaped instead
+        sys.stdout.write(data.decode("utf-8", "backslashreplace"))
+        return
+    binary.write(data)
+    binary.flush()

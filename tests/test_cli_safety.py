@@ -204,6 +204,18 @@ def test_overwrite_keeps_a_model_saved_into_a_results_folder(machine_folder, mod
     assert _contents(out) == before
 
 
+def test_overwrite_replaces_a_model_file_and_no_other_file(machine_folder, model_file,
+                                                          tmp_path, capsys):
+    mine = tmp_path / "mine.joblib"  # a file sklasd did not write, whatever its name
+    mine.write_bytes(b"my own pickle")
+    _refused(["fit", machine_folder, "-o", mine, "--epochs", "1"], capsys,
+             f"output file '{mine}' was not written by sklasd")
+    assert mine.read_bytes() == b"my own pickle"
+    model = tmp_path / "model.joblib"  # a sklasd model file: recognised by its header
+    shutil.copy(model_file, model)
+    assert main(["fit", str(machine_folder), "-o", str(model), "--overwrite", *QUICK]) == 0
+
+
 def test_a_link_to_nothing_as_output_is_refused_before_any_work(machine_folder,
                                                                 tmp_path, capsys):
     link = tmp_path / "lnk"  # case 7: refused after the whole run before
