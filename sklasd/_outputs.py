@@ -115,8 +115,11 @@ def _refuse_inputs(target, inputs):
 
 # --- the manifest ---------------------------------------------------------------------
 def _digest(path):
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _entries(folder, prefix=""):
