@@ -70,6 +70,12 @@ def _hidden(relative):
     return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
 
 
+def is_listed(path, root):
+    """Whether :func:`list_audio` lists ``path`` (under ``root``) if it is a file:
+    an audio suffix, and no hidden part below ``root``."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not _hidden(path.relative_to(root))
+
+
 def list_audio(data_dir):
     """All audio files under ``data_dir`` (recursively), sorted by absolute path.
 
@@ -107,11 +113,8 @@ def list_audio(data_dir):
     ['a.wav', 'b.wav']
     """
     root = check_folder(data_dir)
-    paths = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-         and not _hidden(p.relative_to(root))),
-        key=str,
-    )
+    paths = sorted((p for p in root.rglob("*") if is_listed(p, root) and p.is_file()),
+                   key=str)
     if not paths:
         raise ValueError(
             f"no audio files ({', '.join('*' + s for s in AUDIO_SUFFIXES)}) "
