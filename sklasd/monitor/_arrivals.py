@@ -23,8 +23,6 @@ import queue
 import time
 from pathlib import Path
 
-from sklasd.datasets._layout import is_listed
-
 __all__ = ["Arrivals"]
 
 
@@ -126,6 +124,8 @@ class Arrivals:
 
     # --- bookkeeping ---------------------------------------------------------------
     def _recording(self, path):
+        from sklasd.datasets._layout import is_listed
+
         path = Path(path)
         for root in self.roots:
             if root == path or root in path.parents:

@@ -101,7 +101,9 @@ class TrendPage:
         self.path = Path(log_dir) / TREND_NAME
         self.monitor, self.rows, self.info = monitor, list(rows), info
         self.interval, self.n_recent, self.max_points = interval, n_recent, max_points
-        self._written, self._dirty, self._clips = -np.inf, True, {}
+        # a watch that scores nothing new leaves an existing page as it is
+        self._written, self._dirty = -np.inf, not self.path.exists()
+        self._clips = {}
 
     def add(self, row):
         self.rows.append(row)
@@ -133,9 +135,11 @@ class TrendPage:
                  "machine type's threshold is called anomalous. A machine type is "
                  "<i>changing</i> while the median of its latest scores is above its "
                  f"drift level. {CLIP_FIGURE_TEXT}</p>", self._summary(frame)]
+        shown = {}
         for machine_type in sorted(self.monitor.models):
             parts.append(self._section(machine_type,
-                                       frame[frame["machine_type"] == machine_type]))
+                                       frame[frame["machine_type"] == machine_type], shown))
+        self._clips = shown  # the blocks of recordings no longer shown are dropped
         errors = frame[frame["decision"] == "error"].tail(20)
         if len(errors):
             parts.append("<h2>Recordings that could not be scored (latest)</h2>"
@@ -160,7 +164,7 @@ class TrendPage:
         return "<h2>Machines</h2>" + pd.DataFrame(lines).to_html(
             index=False, border=0, na_rep="-", float_format="{:.4g}".format)
 
-    def _section(self, machine_type, rows):
+    def _section(self, machine_type, rows, shown):
         from sklasd.report import clip_html, figure_uri
 
         name = html.escape(machine_type)
@@ -185,5 +189,6 @@ class TrendPage:
                     "notes": f"scored {row.time}" + (f"; {row.notes}" if row.notes
                                                       else "")},
                     base_dir=self.path.parent.resolve())
-            parts.append(self._clips[row.file])
+            shown[row.file] = self._clips[row.file]
+            parts.append(shown[row.file])
         return "".join(parts) + "</section>"
