@@ -45,7 +45,8 @@ def _controller():
     return ThreadpoolController()
 
 
-def _one_thread():
+def one_thread():
+    """Within the block, one OpenMP / BLAS thread (threadpoolctl)."""
     return _controller().limit(limits=1)
 
 
@@ -210,7 +211,7 @@ class Monitor:
         # one thread: for one clip, waking OpenMP / BLAS threads costs more than they
         # save (a 1-NN search measured 130 ms per clip with 2 threads on 2 loaded
         # cores, 8 ms with one)
-        with _one_thread(), warnings.catch_warnings(record=True) as caught:
+        with one_thread(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             features = model[:-1].transform([clip])
             score = call_with_machine_id(model[-1], "anomaly_score", features,

@@ -8,6 +8,7 @@ recordings, each with its spectrogram, anomaly map and player as in the report.
 
 import html
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def plot_trend(rows, *, threshold, drift_level=None, drift_window=20, ax=None):
 
         ax = Figure(figsize=(9, 3.2), layout="constrained").subplots()
     rows = rows[rows["score"].notna()]
-    when = pd.to_datetime(rows["time"], utc=True).dt.tz_localize(None)
+    when = pd.to_datetime(rows["time"], utc=True, format="ISO8601").dt.tz_localize(None)
     score = rows["score"].astype(float)
     anomalous = (rows["decision"] == "anomalous").to_numpy()
     ax.plot(when[~anomalous], score[~anomalous], ".", color="tab:blue", ms=4,
@@ -103,38 +104,66 @@ class TrendPage:
         self.interval, self.n_recent, self.max_points = interval, n_recent, max_points
         # a watch that scores nothing new leaves an existing page as it is
         self._written, self._dirty = -np.inf, not self.path.exists()
-        self._clips = {}
+        self._clips, self._thread = {}, None
+        for stale in self.path.parent.glob(f".{TREND_NAME}.*.tmp"):  # a killed watch's
+            stale.unlink(missing_ok=True)
 
     def add(self, row):
         self.rows.append(row)
         self._dirty = True
 
     def update(self, force=False):
-        """Rewrite the page if rows came and ``interval`` passed (or ``force``)."""
-        if self._dirty and (force or time.monotonic() - self._written >= self.interval):
-            self.write()
+        """Rewrite the page if rows came and ``interval`` passed: in a background
+        thread, so that scoring goes on meanwhile; with ``force``, now and waiting.
+        """
+        if self._thread is not None and (force or not self._thread.is_alive()):
+            self._thread.join()
+            self._thread = None
+        if not self._dirty or (self._thread is not None and not force):
+            return
+        if not force and time.monotonic() - self._written < self.interval:
+            return
+        snapshot = (list(self.rows), dict(self.monitor.changing_))
+        self._written, self._dirty = time.monotonic(), False
+        if force:
+            self.write(*snapshot)
+            return
+        self._thread = threading.Thread(target=self._write_or_warn, args=snapshot,
+                                        name="sklasd trend page", daemon=True)
+        self._thread.start()
 
-    def write(self):
+    def _write_or_warn(self, rows, changing):
+        from sklasd._log import LOGGER
+
+        try:
+            self.write(rows, changing)
+        except Exception as exc:  # the page is a view: the watch goes on
+            LOGGER.warning("%s could not be written: %s", self.path, exc)
+
+    def write(self, rows, changing):
+        """Write the page of these rows and drift states, atomically."""
         from sklasd.report import page_html
 
-        body = self._body()
+        from ._monitor import one_thread
+
+        with one_thread():
+            body = self._body(rows, changing)
         stage = self.path.with_name(f".{TREND_NAME}.{os.getpid()}.tmp")
         stage.write_text(page_html("sklasd watch: trend", self.info, body),
                          encoding="utf-8")
         os.replace(stage, self.path)
-        self._written, self._dirty = time.monotonic(), False
 
-    def _body(self):
+    def _body(self, rows, changing):
         from sklasd.report import CLIP_FIGURE_TEXT
 
-        frame = pd.DataFrame(self.rows, columns=["time", "file", "machine_type",
+        frame = pd.DataFrame(rows, columns=["time", "file", "machine_type",
                                                  "machine_id", "score", "threshold",
                                                  "decision", "notes", "alert",
                                                  "changing"])
         parts = ["<p>Scores: higher = more anomalous; a recording scoring above its "
                  "machine type's threshold is called anomalous. A machine type is "
                  "<i>changing</i> while the median of its latest scores is above its "
-                 f"drift level. {CLIP_FIGURE_TEXT}</p>", self._summary(frame)]
+                 f"drift level. {CLIP_FIGURE_TEXT}</p>", self._summary(frame, changing)]
         shown = {}
         for machine_type in sorted(self.monitor.models):
             parts.append(self._section(machine_type,
@@ -147,7 +176,7 @@ class TrendPage:
                                                                      border=0))
         return "".join(parts)
 
-    def _summary(self, frame):
+    def _summary(self, frame, changing):
         lines = []
         for machine_type in sorted(self.monitor.models):
             rows = frame[frame["machine_type"] == machine_type]
@@ -159,7 +188,7 @@ class TrendPage:
                 "errors": int((rows["decision"] == "error").sum()),
                 "threshold": float(self.monitor.models[machine_type][-1].threshold_),
                 "drift level": np.nan if level is None else level,
-                "state": "changing" if self.monitor.changing_[machine_type] else "steady",
+                "state": "changing" if changing[machine_type] else "steady",
                 "last recording": rows["time"].iloc[-1] if len(rows) else ""})
         return "<h2>Machines</h2>" + pd.DataFrame(lines).to_html(
             index=False, border=0, na_rep="-", float_format="{:.4g}".format)

@@ -10,7 +10,7 @@ from sklasd._log import LOGGER
 
 from ._arrivals import Arrivals
 from ._events import EventLog
-from ._monitor import Monitor
+from ._monitor import Monitor, one_thread
 from ._trend import TrendPage
 
 __all__ = ["watch", "AlertCommand"]
@@ -137,7 +137,10 @@ def watch(folders, models, log_dir, *, once=False, polling=False, settle=2.0,
                         "scoring" if once else "watching",
                         ", ".join(str(f) for f in folders), len(events.rows),
                         events.path)
-            n_scored = _loop(arrivals, monitor, events, trend, alerts, once)
+            # one thread for the whole watch: the page's thread and the scoring
+            # then never restore each other's thread counts
+            with one_thread():
+                n_scored = _loop(arrivals, monitor, events, trend, alerts, once)
         finally:
             arrivals.stop()
         trend.update(force=True)
