@@ -390,3 +390,10 @@ def test_trend_page_shows_recent_anomalies_with_players(model, clips, tmp_path):
     assert all(p["src"].startswith("data:audio/wav;base64,") for p in players)
     text = (tmp_path / "log" / "trend.html").read_text()
     assert "Most recent anomalous recordings (3 shown)" in text
+
+
+@pytest.mark.parametrize("script", ["bench_watch.py", "check_html_chromium.py"])
+def test_benchmark_help(script):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "usage:" in done.stdout

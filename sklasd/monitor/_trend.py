@@ -40,6 +40,8 @@ def plot_trend(rows, *, threshold, drift_level=None, drift_window=20, ax=None):
     -------
     ax : matplotlib Axes
     """
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -68,7 +70,9 @@ def plot_trend(rows, *, threshold, drift_level=None, drift_window=20, ax=None):
     ax.set_xlabel("Time scored (UTC)")
     ax.set_ylabel("Anomaly score")
     ax.legend(fontsize="small", loc="upper left", ncols=3)
-    ax.figure.autofmt_xdate()
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return ax
 
 
