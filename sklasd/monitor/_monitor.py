@@ -17,10 +17,29 @@ _SITE = re.compile(r"^(?P<name>.*) \((?P<above>.*)\)$")  # "pump (Site A, hall 2
 
 
 def load_watch_models(path):
-    """The fitted pipelines of a model file (``sklasd fit``) or a run folder
-    (``sklasd run``: its ``model_<type>`` files), by machine type.
+    """Load the fitted pipelines of a model file or of a ``sklasd run`` folder.
 
-    Loading a model file runs code (a pickle): use only files you made or trust.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file of ``sklasd fit``, or the output folder of ``sklasd run`` (its
+        ``model_<type>`` files, listed in its ``report_data.json``).
+
+    Returns
+    -------
+    models : dict of str -> sklasd.pipeline.Pipeline
+        The fitted pipelines by machine type.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is neither, or a model file is missing, damaged or not a sklasd
+        model file (checked before anything is unpickled).
+
+    Warnings
+    --------
+    Loading a model file runs code (its payload is a pickle): use only files you
+    made or trust.
     """
     from sklasd._modelfile import load_models
     from sklasd.report import REPORT_DATA_NAME
@@ -253,9 +272,23 @@ class Monitor:
                          f"{sorted(self.models)})")
 
     def update(self, row):
-        """Follow a row already scored (the log of an earlier watch): the alert
-        streak and drift state of its machine type move on as :meth:`check` moves
-        them; ``alert`` and ``changing`` are set in the row returned."""
+        """Follow a row already scored, as :meth:`check` follows its own rows.
+
+        ``sklasd watch`` replays its log through this method at start, so the
+        alert streaks and drift states go on where the last watch stopped.
+
+        Parameters
+        ----------
+        row : dict
+            An event row with at least ``machine_type``, ``score`` and
+            ``decision``; rows of other machine types and ``"error"`` rows change
+            nothing.
+
+        Returns
+        -------
+        row : dict
+            A copy with ``alert`` and ``changing`` set.
+        """
         row = dict(row)
         machine_type = row.get("machine_type")
         if row.get("decision") not in ("normal", "anomalous") \
