@@ -397,3 +397,34 @@ def test_benchmark_help(script):
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_command_errors_are_one_line_exit_2(model_file, tmp_path, capsys):
+    from sklasd.cli import main
+
+    assert main(["watch", str(tmp_path / "missing"), "-m", str(model_file), "-o",
+                 str(tmp_path / "log"), "--once"]) == 2
+    assert "is not an existing folder" in capsys.readouterr().err
+    (tmp_path / "in").mkdir()
+    (tmp_path / "fake.sklasd").write_bytes(b"not a model")
+    assert main(["watch", str(tmp_path / "in"), "-m", str(tmp_path / "fake.sklasd"),
+                 "-o", str(tmp_path / "log"), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert "not a sklasd model file" in err and "Traceback" not in err
+    assert main(["watch", str(tmp_path / "in"), "-m", str(model_file), "-o",
+                 str(tmp_path / "log"), "--once", "-q"]) == 0  # nothing to score yet
+    assert read_events(tmp_path / "log") == []
+
+
+def test_a_run_folder_is_a_model(clips, tmp_path, capsys):
+    from sklasd.cli import main
+    from sklasd.monitor import load_watch_models
+
+    data = tmp_path / "data" / "motor"
+    data.mkdir(parents=True)
+    for i, y in enumerate(clips["train"][:6]):
+        sf.write(data / f"normal_{i}.wav", y, clips["sr"])
+    assert main(["run", str(data), "-o", str(tmp_path / "run"), "--no-report", "-q"]) == 0
+    assert list(load_watch_models(tmp_path / "run")) == ["motor"]
+    with pytest.raises(ValueError, match="neither a model file nor"):
+        load_watch_models(tmp_path / "data")
