@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Writes each planned file: in chunks with pauses ("chunks"), or whole under a
 # temporary name that is then renamed ("rename"); after each file, one JSON line
-# with its path and the time it was complete.
+# with its path and the time just before its close or rename, the earliest moment
+# at which it may be read.
 WRITER = textwrap.dedent("""
     import json, os, sys, time
     plan = json.load(open(sys.argv[1]))
@@ -34,12 +35,14 @@ WRITER = textwrap.dedent("""
         written = target + ".part" if item["mode"] == "rename" else target
         with open(written, "wb") as f:
             for start in range(0, len(data), item["chunk"]):
+                time.sleep(item["pause"])
                 f.write(data[start:start + item["chunk"]])
                 f.flush()
-                time.sleep(item["pause"])
+            complete = time.time()
         if item["mode"] == "rename":
+            complete = time.time()
             os.rename(written, target)
-        done.write(json.dumps({"path": target, "time": time.time()}) + "\\n")
+        done.write(json.dumps({"path": target, "time": complete}) + "\\n")
         done.flush()
         time.sleep(item.get("gap", 0))
 """)
@@ -127,7 +130,7 @@ def _check_log(log_dir, expected, model):
     for row in rows:
         if row["file"] in done:  # written while watched: read only once complete
             scored = np.datetime64(row["time"].replace("+00:00", ""), "ms")
-            assert scored.astype(float) / 1e3 >= done[row["file"]] - 0.01, row
+            assert scored.astype(float) / 1e3 >= done[row["file"]] - 0.001, row
         if row["decision"] != "error":
             reference = model.anomaly_score([row["file"]])[0]
             assert row["score"] == pytest.approx(reference, rel=1e-9), row["file"]
@@ -309,6 +312,7 @@ def test_watch_stream_chunks_renames_kill_and_restart(model_file, model, clips,
         _wait_for(lambda: _log_lines(log_dir).count(b"\n") >= len(expected),
                   what="every line")
         time.sleep(0.5)  # no line more comes
+        _wait_for(lambda: (log_dir / "trend.html").exists(), what="the trend page")
         watcher.send_signal(signal.SIGTERM)
         assert watcher.wait(timeout=20) == 143
     finally:
