@@ -294,20 +294,20 @@ def test_watch_stream_chunks_renames_kill_and_restart(model_file, model, clips,
     watcher = _watcher(args, tmp_path)
     try:
         _wait_for(lambda: b"before.wav" in _log_lines(log_dir), what="the file of before")
-        slow = _writer(_plan(sources[:4], folder, "chunks", pause=0.05), tmp_path, "a")
-        renamed = _writer(_plan(sources[4:], folder, "rename", pause=0.01, gap=0.1),
+        slow = _writer(_plan(sources[:3], folder, "chunks", pause=0.05), tmp_path, "a")
+        renamed = _writer(_plan(sources[6:], folder, "rename", pause=0.01, gap=0.1),
                           tmp_path, "b")
         _wait_for(lambda: _log_lines(log_dir).count(b"\n") >= 4, what="4 lines")
         watcher.send_signal(signal.SIGKILL)  # in the middle of the stream
         watcher.wait(timeout=10)
         assert slow.wait(timeout=60) == 0 and renamed.wait(timeout=60) == 0
         # more files arrive while it is down, one still being written at restart
-        late = _writer(_plan(sources[:3], folder, "late", pause=0.1), tmp_path, "c")
+        late = _writer(_plan(sources[:2], folder, "late", pause=0.1), tmp_path, "c")
         time.sleep(0.5)
         watcher = _watcher(args, tmp_path)
         assert late.wait(timeout=60) == 0
         expected = [str(before)] + [str(folder / f"{m}_{s.name}") for m, group in (
-            ("chunks", sources[:4]), ("rename", sources[4:]), ("late", sources[:3]))
+            ("chunks", sources[:3]), ("rename", sources[6:]), ("late", sources[:2]))
             for s in group]
         _wait_for(lambda: _log_lines(log_dir).count(b"\n") >= len(expected),
                   what="every line")
