@@ -27,7 +27,10 @@ class AlertCommand:
     """
 
     def __init__(self, command):
-        self.argv = shlex.split(command)
+        try:
+            self.argv = shlex.split(command)
+        except ValueError as exc:  # an unbalanced quote
+            raise ValueError(f"--on-anomaly {command!r}: {exc}") from None
         if not self.argv or shutil.which(self.argv[0]) is None:
             raise ValueError(f"--on-anomaly {command!r}: no such command")
         self._running = []
@@ -54,8 +57,8 @@ class AlertCommand:
                 continue
             self._running.remove(process)
             if status:
-                LOGGER.warning("--on-anomaly %s exited with status %d",
-                               shlex.join(process.args[-4:-3]), status)
+                LOGGER.warning("--on-anomaly command for %s exited with status %d",
+                               process.args[-4], status)
 
 
 def _report(row, before, monitor):
