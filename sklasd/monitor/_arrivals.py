@@ -82,7 +82,9 @@ class Arrivals:
 
     def __init__(self, folders, taken, *, polling=False, settle=2.0, poll_interval=1.0,
                  rescan=300.0, watch=True):
-        self.roots = [Path(os.path.abspath(f)) for f in folders]
+        # resolved, so that a restart through another path to the folders (a link,
+        # another working directory) names every recording as its log does
+        self.roots = [Path(os.path.realpath(f)) for f in folders]
         self.taken = set(taken)
         self.settle, self.rescan = settle, rescan
         self._events = queue.SimpleQueue()
