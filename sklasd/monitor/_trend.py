@@ -6,6 +6,7 @@ rolling median, alerts and "changing" spans marked, and its most recent anomalou
 recordings, each with its spectrogram, anomaly map and player as in the report.
 """
 
+import collections
 import html
 import os
 import threading
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ._events import COLUMNS
 
 __all__ = ["TREND_NAME", "TrendPage", "plot_trend"]
 
@@ -91,7 +94,9 @@ class TrendPage:
     monitor : Monitor
         Its pipelines, thresholds and drift levels.
     rows : list of dict
-        The event rows so far (more are given to :meth:`add`).
+        The event rows so far (more are given to :meth:`add`); the page keeps
+        counts, the latest ``max_points`` rows of each machine type and the latest
+        20 error rows.
     info : dict
         ``key: value`` lines at the top (folders, model).
     interval : float, default=5.0
@@ -104,8 +109,15 @@ class TrendPage:
     def __init__(self, log_dir, monitor, rows, info, *, interval=5.0, n_recent=3,
                  max_points=10_000):
         self.path = Path(log_dir) / TREND_NAME
-        self.monitor, self.rows, self.info = monitor, list(rows), info
+        self.monitor, self.info = monitor, info
         self.interval, self.n_recent, self.max_points = interval, n_recent, max_points
+        # bounded memory over months: the latest rows of each machine type, counts
+        self._latest = collections.defaultdict(
+            lambda: collections.deque(maxlen=max_points))
+        self._errors = collections.deque(maxlen=20)
+        self._counts = collections.defaultdict(collections.Counter)
+        for row in rows:
+            self.add(row)
         # a watch that scores nothing new leaves an existing page as it is
         self._written, self._dirty = -np.inf, not self.path.exists()
         self._clips, self._thread = {}, None
@@ -113,7 +125,15 @@ class TrendPage:
             stale.unlink(missing_ok=True)
 
     def add(self, row):
-        self.rows.append(row)
+        counts = self._counts[row["machine_type"]]
+        counts["recordings"] += 1
+        counts[row["decision"]] += 1
+        counts["alerts"] += bool(row.get("alert"))
+        counts["last"] = row["time"]
+        if row["decision"] == "error":
+            self._errors.append(row)
+        else:
+            self._latest[row["machine_type"]].append(row)
         self._dirty = True
 
     def update(self, force=False):
@@ -127,7 +147,11 @@ class TrendPage:
             return
         if not force and time.monotonic() - self._written < self.interval:
             return
-        snapshot = (list(self.rows), dict(self.monitor.changing_))
+        snapshot = ({t: pd.DataFrame(list(rows), columns=COLUMNS)
+                     for t, rows in self._latest.items()},
+                    pd.DataFrame(list(self._errors), columns=COLUMNS),
+                    {t: dict(c) for t, c in self._counts.items()},
+                    dict(self.monitor.changing_))
         self._written, self._dirty = time.monotonic(), False
         if force:
             self.write(*snapshot)
@@ -136,64 +160,60 @@ class TrendPage:
                                         name="sklasd trend page", daemon=True)
         self._thread.start()
 
-    def _write_or_warn(self, rows, changing):
+    def _write_or_warn(self, *snapshot):
         from sklasd._log import LOGGER
 
         try:
-            self.write(rows, changing)
+            self.write(*snapshot)
         except Exception as exc:  # the page is a view: the watch goes on
             LOGGER.warning("%s could not be written: %s", self.path, exc)
 
-    def write(self, rows, changing):
-        """Write the page of these rows and drift states, atomically."""
+    def write(self, latest, errors, counts, changing):
+        """Write the page, atomically: the latest rows of each machine type, the
+        latest error rows, the counts and the drift states."""
         from sklasd.report import page_html
 
         from ._monitor import one_thread
 
         with one_thread():
-            body = self._body(rows, changing)
+            body = self._body(latest, errors, counts, changing)
         stage = self.path.with_name(f".{TREND_NAME}.{os.getpid()}.tmp")
         stage.write_text(page_html("sklasd watch: trend", self.info, body),
                          encoding="utf-8")
         os.replace(stage, self.path)
 
-    def _body(self, rows, changing):
+    def _body(self, latest, errors, counts, changing):
         from sklasd.report import CLIP_FIGURE_TEXT
 
-        frame = pd.DataFrame(rows, columns=["time", "file", "machine_type",
-                                                 "machine_id", "score", "threshold",
-                                                 "decision", "notes", "alert",
-                                                 "changing"])
+        empty = pd.DataFrame(columns=COLUMNS)
         parts = ["<p>Scores: higher = more anomalous; a recording scoring above its "
                  "machine type's threshold is called anomalous. A machine type is "
                  "<i>changing</i> while the median of its latest scores is above its "
-                 f"drift level. {CLIP_FIGURE_TEXT}</p>", self._summary(frame, changing)]
+                 f"drift level. {CLIP_FIGURE_TEXT}</p>", self._summary(counts, changing)]
         shown = {}
         for machine_type in sorted(self.monitor.models):
-            parts.append(self._section(machine_type,
-                                       frame[frame["machine_type"] == machine_type], shown))
+            parts.append(self._section(machine_type, latest.get(machine_type, empty),
+                                       shown))
         self._clips = shown  # the blocks of recordings no longer shown are dropped
-        errors = frame[frame["decision"] == "error"].tail(20)
         if len(errors):
             parts.append("<h2>Recordings that could not be scored (latest)</h2>"
                          + errors[["time", "file", "notes"]].to_html(index=False,
                                                                      border=0))
         return "".join(parts)
 
-    def _summary(self, frame, changing):
+    def _summary(self, counts, changing):
         lines = []
         for machine_type in sorted(self.monitor.models):
-            rows = frame[frame["machine_type"] == machine_type]
+            count = counts.get(machine_type, {})
             level = self.monitor.drift_levels_[machine_type]
             lines.append({
-                "machine type": machine_type, "recordings": len(rows),
-                "anomalous": int((rows["decision"] == "anomalous").sum()),
-                "alerts": int(rows["alert"].fillna(False).astype(bool).sum()),
-                "errors": int((rows["decision"] == "error").sum()),
+                "machine type": machine_type,
+                **{k: count.get(k, 0) for k in ("recordings", "anomalous", "alerts")},
+                "errors": count.get("error", 0),
                 "threshold": float(self.monitor.models[machine_type][-1].threshold_),
                 "drift level": np.nan if level is None else level,
                 "state": "changing" if changing[machine_type] else "steady",
-                "last recording": rows["time"].iloc[-1] if len(rows) else ""})
+                "last recording": count.get("last", "")})
         return "<h2>Machines</h2>" + pd.DataFrame(lines).to_html(
             index=False, border=0, na_rep="-", float_format="{:.4g}".format)
 
@@ -202,7 +222,7 @@ class TrendPage:
 
         name = html.escape(machine_type)
         parts = [f'<section class="type"><h2>{name}</h2>']
-        scored = rows[rows["score"].notna()].tail(self.max_points)
+        scored = rows[rows["score"].notna()]
         if scored.empty:
             return "".join(parts) + "<p>No recording scored yet.</p></section>"
         model = self.monitor.models[machine_type]

@@ -135,10 +135,11 @@ def watch(folders, models, log_dir, *, once=False, polling=False, settle=2.0,
         arrivals = Arrivals(folders, {row["file"] for row in events.rows},
                             polling=polling, settle=settle, poll_interval=poll_interval,
                             watch=not once)
+        events.rows = None  # replayed: memory stays bounded over months
         try:
             LOGGER.info("%s %s: %d recording(s) already in the log %s",
                         "scoring" if once else "watching",
-                        ", ".join(str(f) for f in folders), len(events.rows),
+                        ", ".join(str(f) for f in folders), len(arrivals.taken),
                         events.path)
             # one thread for the whole watch: the page's thread and the scoring
             # then never restore each other's thread counts
