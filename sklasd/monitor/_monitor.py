@@ -120,7 +120,9 @@ class Monitor:
     the training scores' 0.8 quantile only when at least 10 of 20 do, which
     happens in about 3 of 1000 windows (binomial, p = 0.2). The rule follows the
     trend charts of condition monitoring (a level below the alarm level, crossed
-    by a smoothed value) rather than a published ASD method.
+    by a smoothed value) rather than a published ASD method. It assumes that new
+    normal recordings score like the training clips: where they score higher (another
+    recording set-up, a domain shift) the machine reads as changing from the start.
 
     Examples
     --------
