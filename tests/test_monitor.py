@@ -432,3 +432,38 @@ def test_a_run_folder_is_a_model(clips, tmp_path, capsys):
     assert list(load_watch_models(tmp_path / "run")) == ["motor"]
     with pytest.raises(ValueError, match="neither a model file nor"):
         load_watch_models(tmp_path / "data")
+
+
+def test_a_file_seen_written_waits_for_its_close_past_the_settle_time(tmp_path):
+    import threading
+
+    from sklasd.monitor._arrivals import Arrivals
+
+    arrivals = Arrivals([tmp_path], set(), settle=0.2)
+    if not arrivals.closes:
+        arrivals.stop()
+        pytest.skip("no inotify observer on this system")
+    path = tmp_path / "slow.wav"
+    closing = threading.Event()
+
+    def write():
+        with open(path, "wb") as f:
+            f.write(b"RIFF" + bytes(1000))
+            f.flush()
+            time.sleep(1.0)  # paused five times the settle time, still open
+            f.write(bytes(1000))
+            closing.set()
+
+    writer = threading.Thread(target=write)
+    try:
+        writer.start()
+        taken = []
+        while not closing.is_set():
+            taken += arrivals.take(timeout=0.1)
+            assert taken == [] or closing.is_set(), "handed out before its close"
+        _wait_for(lambda: taken.extend(arrivals.take(timeout=0.1)) or taken, timeout=10,
+                  what="the closed file")
+        assert taken == [str(path)]
+    finally:
+        writer.join()
+        arrivals.stop()
