@@ -33,7 +33,7 @@ _LAZY = {
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
     "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising", "parallel",
-    "maps",
+    "maps", "monitor",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -442,6 +442,22 @@ def cmd_score(args, log):
     return 0
 
 
+def cmd_watch(args, log):
+    from sklasd.monitor import load_watch_models, watch
+
+    models = load_watch_models(args.model)
+    info = {"watching": ", ".join(str(Path(f).resolve()) for f in args.folders),
+            "model": str(Path(args.model).resolve())}
+    try:
+        watch(args.folders, models, args.output, once=args.once, polling=args.polling,
+              settle=args.settle, on_anomaly=args.on_anomaly, info=info,
+              alert_after=args.alert_after, drift_window=args.drift_window)
+    except Interrupted as exc:
+        log(f"{exc}: stopped; the log in {args.output} is complete")
+        return exc.exit_status
+    return 0
+
+
 def _audio_paths(items):
     """The audio files of folders (recursively, sorted) and of file arguments."""
     from sklasd.datasets import list_audio
@@ -599,6 +615,45 @@ def build_parser():
                             "(idcae)")
     _messages(score)
     score.set_defaults(func=cmd_score, output_kind="folder", output_attr="output")
+
+    watch = _subparser(sub, "watch", "score recordings as they arrive under folders, "
+                                     "once each, with alerts and a trend page (a model "
+                                     "file runs code when loaded: use only trusted ones)")
+    watch.add_argument("folders", nargs="+", metavar="DIR",
+                       help="folder(s) to watch, with their subfolders")
+    watch.add_argument("-m", "--model", required=True, metavar="MODEL",
+                       help="model file of `sklasd fit`, or output folder of `sklasd "
+                            "run` (the machine type of a recording is read from its "
+                            "folders, as `sklasd run` reads them)")
+    watch.add_argument("-o", "--output", required=True, metavar="LOG_DIR",
+                       help="folder of the log (events.jsonl: one line per recording, "
+                            "appended; it says what is scored, so a restart goes on "
+                            "where the watch stopped) and trend.html")
+    watch.add_argument("--once", action="store_true",
+                       help="score what the folders hold and exit (for cron)")
+    watch.add_argument("--polling", action="store_true",
+                       help="poll the folders instead of kernel events (network shares)")
+    watch.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                       help="a file whose close is not seen (found at start, moved in, "
+                            "--polling) is complete when unchanged this long (default: 2)")
+    watch.add_argument("--alert-after", type=_positive_int, default=1, metavar="N",
+                       help="alert after N anomalous recordings in a row of one machine "
+                            "type (default: 1)")
+    watch.add_argument("--on-anomaly", default=None, metavar="CMD",
+                       help="command run at each alert, without a shell, with the file, "
+                            "machine type, score and threshold as its last arguments and "
+                            "in SKLASD_FILE, SKLASD_MACHINE_TYPE, SKLASD_SCORE, "
+                            "SKLASD_THRESHOLD")
+    watch.add_argument("--drift-window", type=_positive_int, default=20, metavar="K",
+                       help="a machine type is 'changing' while the median of its last "
+                            "K scores is above the 0.8 quantile of its training scores "
+                            "(default: 20)")
+    watch.add_argument("-q", "--quiet", action="store_const", const=-1,
+                       dest="verbosity", default=0,
+                       help="errors only: no notes, alerts or warnings")
+    watch.add_argument("-v", "--verbose", action="store_const", const=1,
+                       dest="verbosity", help="also a line per recording scored")
+    watch.set_defaults(func=cmd_watch, output_kind=None, output_attr="output")
     return parser
 
 

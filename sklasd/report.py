@@ -310,26 +310,79 @@ def render_report(results, metrics, models, *, audio=None, run_info=None,
     Anomaly maps and spectrograms are computed only for the clips shown. A clip
     whose file cannot be read any more gets a note instead of its figure.
     """
-    info = dict(run_info or {}, sklasd=__version__,
-                written=datetime.datetime.now(datetime.timezone.utc)
-                .strftime("%Y-%m-%d %H:%M UTC"))
-    head = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
-                   for k, v in info.items())
     types = "".join(
         _type_html(machine_type, rows, models[machine_type], audio, base_dir, n_top,
                    n_near, max_embed_bytes)
         for machine_type, rows in results.groupby("machine_type", sort=True))
+    return page_html("sklasd run report", run_info, (
+        "<p>Scores: higher = more anomalous; a clip scoring above its machine type's "
+        f"threshold is called anomalous. {CLIP_FIGURE_TEXT}</p>"
+        f'<h2>Metrics</h2>{_metrics_html(metrics)}{types}'))
+
+
+#: What a clip's figure shows, in words (the report and the monitor's trend page).
+CLIP_FIGURE_TEXT = (
+    "In each clip's figure (time in seconds, frequency in Hz on the mel scale) the red "
+    "overlay, where the model computes one, is its anomaly map: what raised its score. "
+    "The numbered cyan boxes are the regions listed in words, strongest first.")
+
+
+def page_html(title, info, body):
+    """A self-contained page in the report's style (also the monitor's trend page).
+
+    Parameters
+    ----------
+    title : str
+        The title and first heading.
+    info : dict or None
+        Shown as ``key: value`` lines under the heading, followed by the sklasd
+        version and the time written.
+    body : str
+        HTML of the rest of the page.
+
+    Returns
+    -------
+    page : str
+    """
+    info = dict(info or {}, sklasd=__version__,
+                written=datetime.datetime.now(datetime.timezone.utc)
+                .strftime("%Y-%m-%d %H:%M:%S UTC"))
+    head = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
+                   for k, v in info.items())
     return (
         f"{REPORT_SIGNATURE.decode()} {__version__}\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>sklasd run report</title><style>{_STYLE}</style></head><body>"
-        f"<h1>sklasd run report</h1><ul>{head}</ul>"
-        "<p>Scores: higher = more anomalous; a clip scoring above its machine type's "
-        "threshold is called anomalous. In each clip's figure (time in seconds, "
-        "frequency in Hz on the mel scale) the red overlay, where the model computes "
-        "one, is its anomaly map: what raised its score. The numbered cyan boxes are "
-        "the regions listed in words, strongest first.</p>"
-        f'<h2>Metrics</h2>{_metrics_html(metrics)}{types}</body></html>\n')
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><ul>{head}</ul>{body}</body></html>\n")
+
+
+def figure_uri(fig, dpi=80):
+    """A matplotlib figure as a base64 PNG ``data:`` URI; the figure is closed."""
+    return _png(fig, dpi)
+
+
+def clip_html(model, row, *, audio=None, base_dir=".", max_embed_bytes=MAX_EMBED_BYTES):
+    """One clip's block as in the report: its spectrogram with anomaly map, regions
+    in words, score against the threshold and audio player.
+
+    Parameters
+    ----------
+    model : sklasd.pipeline.Pipeline
+        The clip's fitted pipeline (with a ``LogMelTransformer`` step).
+    row : dict
+        ``filename`` (a path, or a key of ``audio``) and ``anomaly_score``, and
+        optionally ``machine_id``, ``domain``, ``target`` and ``notes``.
+    audio, base_dir, max_embed_bytes
+        As in :func:`render_report`.
+
+    Returns
+    -------
+    html : str
+    """
+    rows = pd.DataFrame([{"target": -1, "machine_id": "", "domain": "", **row}])
+    sr = _log_mel_step(model)[1].sr
+    return _clip_html(model, rows, 0, float(model[-1].threshold_), audio, sr, base_dir,
+                      max_embed_bytes)
 
 
 def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs):

@@ -94,6 +94,12 @@ def _warn_unlisted(exc):
     warnings.warn(UnlistedFolderWarning(exc.filename, reason), stacklevel=3)
 
 
+def is_listed(path, root):
+    """Whether :func:`list_audio` lists ``path`` (under ``root``) if it is a file:
+    an audio suffix, and no hidden part below ``root``."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not _hidden(path.relative_to(root))
+
+
 def list_audio(data_dir):
     """All audio files under ``data_dir`` (recursively), sorted by absolute path.
 
@@ -135,8 +141,7 @@ def list_audio(data_dir):
     paths = []
     for folder, folders, files in os.walk(root, onerror=_warn_unlisted):
         folders[:] = [f for f in folders if not _hidden(Path(f))]  # links not followed
-        paths += [Path(folder, f) for f in files
-                  if Path(f).suffix.lower() in AUDIO_SUFFIXES and not _hidden(Path(f))]
+        paths += [Path(folder, f) for f in files if is_listed(Path(folder, f), root)]
     paths = sorted((p for p in paths if p.is_file()), key=str)
     if not paths:
         raise ValueError(
