@@ -35,6 +35,7 @@ setup(
         "pooch>=1.7",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "watchdog>=4",
     ],
     extras_require={
         # the tests extra includes Dask so that CI runs the tests of sklasd.parallel

@@ -36,7 +36,7 @@ _LAZY = {
 _SUBMODULES = {
     "audio", "features", "datasets", "metrics", "model_selection", "pipeline",
     "detectors", "classifiers", "plotting", "cli", "base", "models", "denoising", "parallel",
-    "maps", "engine", "report",
+    "maps", "engine", "report", "monitor",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

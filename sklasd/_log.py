@@ -16,11 +16,22 @@ import re
 import sys
 import warnings
 
-__all__ = ["LOGGER", "PROGRESS", "logging_to_stderr", "use_colour"]
+__all__ = ["LOGGER", "PROGRESS", "logging_to_stderr", "use_colour", "quoted"]
 
 LOGGER = logging.getLogger("sklasd")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# a byte of a name that is not valid UTF-8, as Python decodes it (surrogateescape)
+_UNDECODED = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
+
+
+def quoted(path):
+    """How a message names a file: its path quoted and escaped as ``repr`` does, with
+    each byte that is not valid UTF-8 (a name need not be) as ``\\xNN``:
+    ``'caf\\xe9.wav'``."""
+    path = os.fspath(path)
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return _UNDECODED.sub(r"\1\\x\2", repr(text))
 
 
 def use_colour(stream):

@@ -10,6 +10,8 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
+from sklasd._log import quoted
+
 __all__ = ["AudioError", "load_audio", "load_many", "decode_clips",
            "check_signal", "clip_name", "pcm_to_float", "read_header", "read_headers",
            "read_into"]
@@ -31,10 +33,18 @@ def _plain(path):
     return str(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else path
 
 
+def _sf_path(path):
+    """``path`` as soundfile is given it: bytes on POSIX, where a name need not be
+    valid UTF-8 (soundfile encodes a ``str`` strictly); anything else unchanged."""
+    path = _plain(path)
+    return os.fsencode(path) if os.name == "posix" and isinstance(path, str) else path
+
+
 def _name(source):
-    """How a message names a clip: its path, or ``sample <i>`` for in-memory data."""
+    """How a message names a clip: its path (bytes that are not UTF-8 escaped), or
+    ``sample <i>`` for in-memory data."""
     if isinstance(source, (str, os.PathLike)):
-        return f"file {_plain(source)!r}"
+        return f"file {quoted(source)}"
     return f"sample {source}"
 
 
@@ -84,7 +94,7 @@ def read_header(path):
     """
     path = _plain(path)
     try:
-        with sf.SoundFile(path) as f:  # cheaper than sf.info (which reads the log text)
+        with sf.SoundFile(_sf_path(path)) as f:  # cheaper than sf.info (reads the log)
             sr, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
         raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
@@ -254,7 +264,7 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
     """
     path = _plain(path)
     try:
-        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+        data, file_sr = sf.read(_sf_path(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
         raise AudioError(f"{_name(path)}: {_why_unreadable(path, exc)}") from exc
     if data.shape[0] == 0:
@@ -311,7 +321,7 @@ def read_into(path, out, sr, channel=None, pcm=None):
         return False
     n = out.shape[0]
     try:
-        with sf.SoundFile(path) as f:
+        with sf.SoundFile(_sf_path(path)) as f:
             if f.samplerate != sr or f.channels != 1 or f.frames < n:
                 return False
             if f.subtype != "PCM_16":

@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._ragged import is_ragged, per_shape
+from .utils._validation import check_labels
 
 __all__ = ["AnomalyDetectorMixin", "gamma_threshold"]
 
@@ -107,6 +108,10 @@ class AnomalyDetectorMixin(OutlierMixin):
         Clip anomaly score above which a clip is anomalous (set by ``_fit_threshold``).
     offset_ : float
         ``-threshold_``, so that ``decision_function = score_samples - offset_``.
+    training_scores_ : ndarray of shape (n_training_clips,), float64
+        The training clips' scores the threshold was fitted to (as ``fit`` scores
+        them, for example each clip without itself for nearest neighbours); the
+        monitor (``sklasd.monitor``) sets its drift level from them.
 
     Notes
     -----
@@ -126,7 +131,9 @@ class AnomalyDetectorMixin(OutlierMixin):
     _scores_any_sign = False
 
     def _fit_threshold(self, scores):
-        """Set ``threshold_`` and ``offset_`` from the training clips' scores."""
+        """Set ``threshold_``, ``offset_`` and ``training_scores_`` from the
+        training clips' scores."""
+        self.training_scores_ = np.asarray(scores, dtype=np.float64).ravel()
         self.threshold_ = gamma_threshold(scores, self.threshold_quantile,
                                           any_sign=self._scores_any_sign)
         self.offset_ = -self.threshold_
@@ -254,6 +261,12 @@ class AnomalyDetectorMixin(OutlierMixin):
         -------
         auc : float
             ``sklearn.metrics.roc_auc_score(y, anomaly_score(X))``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` holds a label other than 0 and 1, naming the first one.
         """
-        return float(roc_auc_score(y, self.anomaly_score(X, **metadata),
+        scores = self.anomaly_score(X, **metadata)  # X's own errors first
+        return float(roc_auc_score(check_labels(y, "y"), scores,
                                    sample_weight=sample_weight))

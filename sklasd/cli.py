@@ -22,14 +22,13 @@ or trust.
 
 import argparse
 import contextlib
-import sys
 from pathlib import Path
 
 from sklasd import __version__
 from sklasd._interrupt import Interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
-from sklasd.engine import load_models, save_models
-from sklasd._outputs import output_file, output_folder
+from sklasd._outputs import output_file, output_folder, write_csv
+from sklasd.engine import MAGIC, load_models, save_models
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 from sklasd.parallel import check_scheduler
 
@@ -97,13 +96,29 @@ def cmd_score(args, stage, log):
                           skip_bad=args.skip_bad)
     PROGRESS.close()
     if stage is None:
-        result.results.to_csv(sys.stdout, index=False)
+        write_csv(result.results, index=False)
     else:
         result.write(stage)
     decisions = result.results["decision_result"]
     log(f"scored {len(decisions)} file(s) ({len(result.skipped)} skipped) into "
         f"{args.output}: {int(decisions.sum())} called anomalous (score above "
         f"{result.threshold:.4g})")
+    return 0
+
+
+def cmd_watch(args, stage, log):
+    from sklasd.monitor import load_watch_models, watch
+
+    models = load_watch_models(args.model)
+    info = {"watching": ", ".join(str(Path(f).resolve()) for f in args.folders),
+            "model": str(Path(args.model).resolve())}
+    try:
+        watch(args.folders, models, args.output, once=args.once, polling=args.polling,
+              settle=args.settle, on_anomaly=args.on_anomaly, info=info,
+              alert_after=args.alert_after, drift_window=args.drift_window)
+    except Interrupted as exc:
+        log(f"{exc}: stopped; the log in {args.output} is complete")
+        return exc.exit_status
     return 0
 
 
@@ -145,7 +160,9 @@ def _messages(parser, skip_bad=True):
     parser.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
                         help="also log the training losses of every epoch")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output (a folder is replaced whole)")
+                        help="replace an earlier sklasd output: a folder whole, if it "
+                             "holds only the unchanged files its sklasd_manifest.json "
+                             "lists; a file, if sklasd wrote it")
     if not skip_bad:
         return
     parser.add_argument("--skip-bad", action="store_true",
@@ -251,11 +268,50 @@ def build_parser():
                             "(idcae)")
     _messages(score)
     score.set_defaults(func=cmd_score, output_kind="folder", output_attr="output")
+
+    watch = _subparser(sub, "watch", "score recordings as they arrive under folders, "
+                                     "once each, with alerts and a trend page (a model "
+                                     "file runs code when loaded: use only trusted ones)")
+    watch.add_argument("folders", nargs="+", metavar="DIR",
+                       help="folder(s) to watch, with their subfolders")
+    watch.add_argument("-m", "--model", required=True, metavar="MODEL",
+                       help="model file of `sklasd fit`, or output folder of `sklasd "
+                            "run` (the machine type of a recording is read from its "
+                            "folders, as `sklasd run` reads them)")
+    watch.add_argument("-o", "--output", required=True, metavar="LOG_DIR",
+                       help="folder of the log (events.jsonl: one line per recording, "
+                            "appended; it says what is scored, so a restart goes on "
+                            "where the watch stopped) and trend.html")
+    watch.add_argument("--once", action="store_true",
+                       help="score what the folders hold and exit (for cron)")
+    watch.add_argument("--polling", action="store_true",
+                       help="poll the folders instead of kernel events (network shares)")
+    watch.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                       help="a file whose close is not seen (found at start, moved in, "
+                            "--polling) is complete when unchanged this long (default: 2)")
+    watch.add_argument("--alert-after", type=_positive_int, default=1, metavar="N",
+                       help="alert after N anomalous recordings in a row of one machine "
+                            "type (default: 1)")
+    watch.add_argument("--on-anomaly", default=None, metavar="CMD",
+                       help="command run at each alert, without a shell, with the file, "
+                            "machine type, score and threshold as its last arguments and "
+                            "in SKLASD_FILE, SKLASD_MACHINE_TYPE, SKLASD_SCORE, "
+                            "SKLASD_THRESHOLD")
+    watch.add_argument("--drift-window", type=_positive_int, default=20, metavar="K",
+                       help="a machine type is 'changing' while the median of its last "
+                            "K scores is above the 0.8 quantile of its training scores "
+                            "(default: 20)")
+    watch.add_argument("-q", "--quiet", action="store_const", const=-1,
+                       dest="verbosity", default=0,
+                       help="errors only: no notes, alerts or warnings")
+    watch.add_argument("-v", "--verbose", action="store_const", const=1,
+                       dest="verbosity", help="also a line per recording scored")
+    watch.set_defaults(func=cmd_watch, output_kind=None, output_attr="output")
     return parser
 
 
 def _check_device(device):
-    """One-line errors for a torch device that does not exist here, before any work."""
+    """One-line errors for a device torch cannot train on here, before any work."""
     import torch
 
     try:
@@ -264,6 +320,9 @@ def _check_device(device):
     except (RuntimeError, ValueError):
         raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, "
                          "cuda:1, mps, ...)") from None
+    if kind not in ("cpu", "cuda", "mps"):  # meta, xla, ...: no training there
+        raise ValueError(f"--device {device!r}: sklasd trains on cpu, cuda, cuda:N or "
+                         "mps only")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": torch.backends.mps.is_available()}
     if not available.get(kind, True):
@@ -288,8 +347,9 @@ def _open_output(args):
             raise ValueError(f"-o -: `sklasd {args.command}` writes files; only "
                              "`sklasd score` can write to stdout")
         return contextlib.nullcontext(None)
-    opener = output_folder if args.output_kind == "folder" else output_file
-    return opener(path, overwrite=args.overwrite, inputs=inputs)
+    if args.output_kind == "folder":
+        return output_folder(path, overwrite=args.overwrite, inputs=inputs)
+    return output_file(path, overwrite=args.overwrite, inputs=inputs, signature=MAGIC)
 
 
 def _load_denoiser(path):

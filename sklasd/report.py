@@ -34,6 +34,11 @@ from sklasd.utils._routing import call_with_machine_id
 __all__ = ["write_report", "render_report", "summary_figures"]
 
 REPORT_NAME = "report.html"
+#: The run folder's record of where its clips came from (sklasd.engine reads it).
+REPORT_DATA_NAME = "report_data.json"
+#: What every report page begins with: an existing page is replaced only if it does.
+REPORT_SIGNATURE = (b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                    b'<meta name="generator" content="sklasd')
 #: Audio files up to this size (bytes) are embedded in the page; larger ones are linked.
 MAX_EMBED_BYTES = 1_000_000
 
@@ -170,7 +175,8 @@ def _audio_html(clip, sr, base_dir, max_embed_bytes):
     kind = _AUDIO_TYPES.get(path.suffix.lower(), "audio/wav")
     if size <= max_embed_bytes:
         return _player(_data_uri(kind, path.read_bytes()), "embedded")
-    link = urllib.parse.quote(Path(os.path.relpath(path, base_dir)).as_posix())
+    # the name's bytes, so that a name that is not valid UTF-8 still links to its file
+    link = urllib.parse.quote(os.fsencode(Path(os.path.relpath(path, base_dir)).as_posix()))
     return _player(html.escape(link), f"linked, not embedded ({size / 1e6:.1f} MB)")
 
 
@@ -198,6 +204,8 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
     row = rows.iloc[i]
     name = str(row["filename"])
     clip = audio.get(name, name) if audio else name
+    # shown with the bytes of a name that is not valid UTF-8 escaped (\\xe9)
+    shown = os.fsencode(Path(name).name).decode("utf-8", "backslashreplace")
     score = float(row["anomaly_score"])
     side = "above" if score > threshold else "below"
     called = "anomalous" if score > threshold else "normal"
@@ -207,12 +215,12 @@ def _clip_html(model, rows, i, threshold, audio, sr, base_dir, max_embed_bytes):
     note = (f'<p class="note">Note: {html.escape(notes)}</p>'
             if isinstance(notes, str) and notes else "")
     try:
-        image, words = _clip_figure(model, clip, row["machine_id"], Path(name).name)
+        image, words = _clip_figure(model, clip, row["machine_id"], shown)
         figure = f'<img alt="log-mel spectrogram and anomaly map" src="{image}">'
     except (ValueError, OSError) as exc:  # a moved or unreadable file: say so
         figure, words = f'<p class="note">no spectrogram: {html.escape(str(exc))}</p>', "-"
     return (
-        f'<div class="clip"><h4>{html.escape(Path(name).name)}</h4>'
+        f'<div class="clip"><h4>{html.escape(shown)}</h4>'
         f'<p>{html.escape(where)} &middot; label: {label} &middot; score '
         f'<b>{score:.4g}</b> vs threshold {threshold:.4g}: '
         f'<span class="{side}">{side}, called {called}</span></p>'
@@ -294,26 +302,80 @@ def render_report(results, metrics, models, *, audio=None, run_info=None,
     Anomaly maps and spectrograms are computed only for the clips shown. A clip
     whose file cannot be read any more gets a note instead of its figure.
     """
-    info = dict(run_info or {}, sklasd=__version__,
-                written=datetime.datetime.now(datetime.timezone.utc)
-                .strftime("%Y-%m-%d %H:%M UTC"))
-    head = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
-                   for k, v in info.items())
     types = "".join(
         _type_html(machine_type, rows, models[machine_type], audio, base_dir, n_top,
                    n_near, max_embed_bytes)
         for machine_type, rows in results.groupby("machine_type", sort=True))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>sklasd run report</title><style>{_STYLE}</style></head><body>"
-        f"<h1>sklasd run report</h1><ul>{head}</ul>"
+    return page_html("sklasd run report", run_info, (
         "<p>Scores: higher = more anomalous; a clip scoring above its machine type's "
-        "threshold is called anomalous. In each clip's figure (time in seconds, "
-        "frequency in Hz on the mel scale) the red overlay, where the model computes "
-        "one, is its anomaly map: what raised its score. The numbered cyan boxes are "
-        "the regions listed in words, strongest first.</p>"
-        f'<h2>Metrics</h2>{_metrics_html(metrics)}{types}</body></html>\n')
+        f"threshold is called anomalous. {CLIP_FIGURE_TEXT}</p>"
+        f'<h2>Metrics</h2>{_metrics_html(metrics)}{types}'))
+
+
+#: What a clip's figure shows, in words (the report and the monitor's trend page).
+CLIP_FIGURE_TEXT = (
+    "In each clip's figure (time in seconds, frequency in Hz on the mel scale) the red "
+    "overlay, where the model computes one, is its anomaly map: what raised its score. "
+    "The numbered cyan boxes are the regions listed in words, strongest first.")
+
+
+def page_html(title, info, body):
+    """A self-contained page in the report's style (also the monitor's trend page).
+
+    Parameters
+    ----------
+    title : str
+        The title and first heading.
+    info : dict or None
+        Shown as ``key: value`` lines under the heading, followed by the sklasd
+        version and the time written.
+    body : str
+        HTML of the rest of the page.
+
+    Returns
+    -------
+    page : str
+    """
+    info = dict(info or {}, sklasd=__version__,
+                written=datetime.datetime.now(datetime.timezone.utc)
+                .strftime("%Y-%m-%d %H:%M:%S UTC"))
+    head = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
+                   for k, v in info.items())
+    return (
+        f"{REPORT_SIGNATURE.decode()} {__version__}\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><ul>{head}</ul>{body}</body></html>\n")
+
+
+def figure_uri(fig, dpi=80):
+    """A matplotlib figure as a base64 PNG ``data:`` URI."""
+    return _png(fig, dpi)
+
+
+def clip_html(model, row, *, audio=None, base_dir=".", max_embed_bytes=MAX_EMBED_BYTES):
+    """One clip's block as in the report: its spectrogram with anomaly map, regions
+    in words, score against the threshold and audio player.
+
+    Parameters
+    ----------
+    model : sklasd.pipeline.Pipeline
+        The clip's fitted pipeline (with a step that turns waveforms into
+        spectrograms, such as ``LogMelTransformer``).
+    row : dict
+        ``filename`` (a path, or a key of ``audio``) and ``anomaly_score``, and
+        optionally ``machine_id``, ``domain``, ``target`` and ``notes``.
+    audio, base_dir, max_embed_bytes
+        As in :func:`render_report`.
+
+    Returns
+    -------
+    html : str
+    """
+    rows = pd.DataFrame([{"target": -1, "machine_id": "", "domain": "", **row}])
+    sr = spectrogram_step(model)[1].spectrogram_axes()["sr"]
+    return _clip_html(model, rows, 0, float(model[-1].threshold_), audio, sr, base_dir,
+                      max_embed_bytes)
 
 
 def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs):
@@ -348,8 +410,8 @@ def write_report(out_dir, results, metrics, models, *, overwrite=False, **kwargs
     >>> sklasd.run().save("sklasd_results")  # writes report.html  # doctest: +SKIP
     """
     path = Path(out_dir) / REPORT_NAME
-    with output_file(path, overwrite=overwrite) as stage:
+    with output_file(path, overwrite=overwrite, signature=REPORT_SIGNATURE) as stage:
         kwargs.setdefault("base_dir", Path(os.path.abspath(out_dir)))
         stage.write_text(render_report(results, metrics, models, **kwargs),
-                         encoding="utf-8")
+                         encoding="utf-8", errors="backslashreplace")
     return path

@@ -35,6 +35,15 @@ def test_mixin_derives_every_method_from_anomaly_score():
     assert det._estimator_type == "outlier_detector"
 
 
+def test_score_names_a_label_that_is_not_0_or_1():
+    # what check_estimator's check_fit_score_takes_y passes (a 3-class y): score is
+    # a ROC AUC, so it stays an expected failure, now with a message that says why
+    det = _Distance().fit(np.arange(1.0, 21.0)[:, None])
+    with pytest.raises(ValueError, match=r"y must be 1 \(anomalous\) or 0 \(normal\); "
+                                         r"got y\[2\] = 2"):
+        det.score(np.ones((3, 1)), [0, 1, 2])
+
+
 def test_gamma_threshold_is_the_fitted_quantile():
     scores = np.random.default_rng(0).gamma(2.0, 3.0, size=2000)
     assert gamma_threshold(scores, 0.9) == pytest.approx(np.quantile(scores, 0.9), rel=0.05)

@@ -2,6 +2,8 @@
 
 The signal cases run the command in a real child process (``python -m sklasd``).
 """
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from sklasd._outputs import MANIFEST_NAME
 from sklasd.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,17 +120,125 @@ def test_existing_outputs_need_overwrite_which_leaves_no_stale_file(machine_fold
                                                                     model_file, tmp_path,
                                                                     capsys):
     out = tmp_path / "scores"
-    out.mkdir()
-    (out / "anomaly_score_old_id_99.csv").write_text("stale")
     argv = ["score", str(model_file), str(machine_folder / "test"), "-o", str(out), "-q"]
+    assert main([*argv, "--machine-id", "id_00"]) == 0
     assert main(argv) == 2
     assert "not empty: give --overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["anomaly_score_motor.csv",
                                                      "decision_result_motor.csv",
-                                                     "results.csv"]
+                                                     "results.csv", MANIFEST_NAME]
     assert main(["fit", str(machine_folder), "-o", str(model_file), *QUICK]) == 2
     assert "exists: give --overwrite" in capsys.readouterr().err
+
+
+# --- issue 24: no data loss, even with --overwrite ------------------------------------
+@pytest.fixture(scope="module")
+def run_folder(machine_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["run", str(machine_folder), "-o", str(out), "--no-report", *QUICK]) == 0
+    return out
+
+
+def _contents(folder):
+    return {p.name: p.read_bytes() for p in Path(folder).iterdir()}
+
+
+def _refused(argv, capsys, expected):
+    assert main([*map(str, argv), "--overwrite", *QUICK[2:]]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and expected in err[0], err
+
+
+def test_overwrite_keeps_a_users_own_files(machine_folder, tmp_path, capsys):
+    out = tmp_path / "out"  # case 1: a folder sklasd did not write
+    out.mkdir()
+    (out / "my_notes.txt").write_text("x\n")
+    (out / "budget.csv").write_text("a,b\n")
+    (out / "config.json").write_text("{}\n")
+    before = _contents(out)
+    _refused(["run", machine_folder, "-o", out, "--epochs", "1"], capsys,
+             f"output folder '{out}' holds 'budget.csv' and no {MANIFEST_NAME}")
+    assert _contents(out) == before
+
+
+def test_a_model_read_through_a_link_is_not_replaced(run_folder, machine_folder, tmp_path,
+                                                     capsys):
+    link = tmp_path / "mlink"  # case 2: the model's folder as output, through a link
+    link.symlink_to(run_folder)
+    before = _contents(run_folder)
+    _refused(["score", link / "model_motor.joblib", machine_folder / "test", "-o",
+              run_folder], capsys, "would replace the input")
+    assert _contents(run_folder) == before
+
+
+def test_a_training_recording_behind_a_link_is_not_replaced(machine_folder, tmp_path,
+                                                            capsys):
+    folder = _copy(machine_folder, tmp_path)  # case 3: the data given through a link
+    (tmp_path / "reclink").symlink_to(folder)
+    recording = folder / "train" / "normal_id_00_00000003.wav"
+    before = recording.read_bytes()
+    _refused(["fit", tmp_path / "reclink", "-o", recording, "--epochs", "1"], capsys,
+             "would replace the input")
+    assert recording.read_bytes() == before
+
+
+def test_report_does_not_replace_a_recording_of_its_run(run_folder, machine_folder,
+                                                        capsys):
+    recording = machine_folder / "test" / "normal_id_00_00000006.wav"  # case 4
+    before = recording.read_bytes()
+    _refused(["report", run_folder, "-o", recording], capsys,
+             f"would replace the input '{recording}'")
+    assert recording.read_bytes() == before
+
+
+def test_overwrite_keeps_a_model_saved_into_a_results_folder(machine_folder, model_file,
+                                                             tmp_path, capsys):
+    out = tmp_path / "dir"  # case 5: a results folder that also holds a trained model
+    argv = ["score", model_file, machine_folder / "test", "-o", out]
+    assert main([*map(str, argv), "-q"]) == 0
+    shutil.copy(model_file, out / "other.joblib")
+    before = _contents(out)
+    _refused(argv, capsys, "holds 'other.joblib', which its sklasd_manifest.json does "
+                           "not list")
+    assert _contents(out) == before
+
+
+def test_overwrite_replaces_a_model_file_and_no_other_file(machine_folder, model_file,
+                                                          tmp_path, capsys):
+    mine = tmp_path / "mine.joblib"  # a file sklasd did not write, whatever its name
+    mine.write_bytes(b"my own pickle")
+    _refused(["fit", machine_folder, "-o", mine, "--epochs", "1"], capsys,
+             f"output file '{mine}' was not written by sklasd")
+    assert mine.read_bytes() == b"my own pickle"
+    model = tmp_path / "model.joblib"  # a sklasd model file: recognised by its header
+    shutil.copy(model_file, model)
+    assert main(["fit", str(machine_folder), "-o", str(model), "--overwrite", *QUICK]) == 0
+
+
+def test_a_link_to_nothing_as_output_is_refused_before_any_work(machine_folder,
+                                                                tmp_path, capsys):
+    link = tmp_path / "lnk"  # case 7: refused after the whole run before
+    link.symlink_to(tmp_path / "missing")
+    assert main(["run", str(machine_folder), "-o", str(link), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"sklasd: error: output '{link}' is a link to '{tmp_path}/missing', "
+                   "which does not exist"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lnk"]
+
+
+def test_overwrite_replaces_a_results_folder_and_report_keeps_it_replaceable(
+        run_folder, machine_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(run_folder, out)
+    assert main(["report", str(out), "-q"]) == 0  # report.html joins the manifest
+    listed = json.loads((out / MANIFEST_NAME).read_text())["sha256"]
+    assert set(listed) == {p.name for p in out.iterdir()} - {MANIFEST_NAME}
+    assert listed["report.html"] == hashlib.sha256(
+        (out / "report.html").read_bytes()).hexdigest()
+    assert main(["run", str(machine_folder), "-o", str(out), "--overwrite", "--no-report",
+                 *QUICK]) == 0
+    assert not (out / "report.html").exists()
 
 
 def test_unwritable_output_is_refused_before_any_work(machine_folder, tmp_path, capsys):
@@ -207,8 +318,10 @@ def test_bad_numbers_are_refused_by_flag_name(tmp_path, capsys, argv, expected):
     assert info.value.code == 2 and expected in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("device, expected", [("bogus", "is not a torch device"),
-                                              ("cuda", "no cuda device is available")])
+@pytest.mark.parametrize("device, expected", [
+    ("bogus", "is not a torch device"), ("cuda", "no cuda device is available"),
+    ("meta", "sklasd trains on cpu, cuda, cuda:N or mps only"),  # case 10
+    ("xla", "sklasd trains on cpu, cuda, cuda:N or mps only")])
 def test_unusable_device_is_one_line_before_any_work(tmp_path, capsys, device, expected):
     import torch
 
@@ -275,7 +388,7 @@ def test_file_names_are_plain_and_permission_denied_in_words(machine_folder, mod
     real_read = sklasd.audio.sf.read
 
     def read(path, *args, **kwargs):
-        if os.fspath(path) == str(locked):
+        if os.fsdecode(path) == str(locked):  # soundfile is given the name's bytes
             raise sf.LibsndfileError(2, prefix=f"Error opening {path!r}: ")
         return real_read(path, *args, **kwargs)
 
@@ -290,3 +403,48 @@ def test_file_names_are_plain_and_permission_denied_in_words(machine_folder, mod
 def test_exit_statuses_are_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     assert "`130` interrupted" in readme and "run code when loaded" in readme
+
+
+def test_a_name_that_is_not_utf8_is_scored_and_named_escaped(machine_folder, model_file,
+                                                             tmp_path, capsys):
+    folder = _copy(machine_folder, tmp_path)  # case 9
+    odd = os.fsencode(folder / "test") + b"/caf\xe9.wav"
+    shutil.copy(folder / "test" / "normal_id_00_00000006.wav", odd)
+    with open(os.fsencode(folder / "test") + b"/bad\xff.wav", "wb") as f:
+        f.write(b"RIFF....WAVEgarbage")
+    out, run = tmp_path / "out", tmp_path / "run"
+    assert main(["score", str(model_file), str(folder / "test"), "-o", str(out),
+                 "--skip-bad"]) == 0
+    assert f"skipped: file '{folder}/test/bad\\xff.wav': cannot be decoded" in \
+        capsys.readouterr().err
+    assert b"\ncaf\xe9.wav," in (out / "anomaly_score_motor.csv").read_bytes()
+    assert b"/bad\xff.wav," in (out / "skipped.csv").read_bytes()
+    assert main(["run", str(folder), "-o", str(run), "--skip-bad", *QUICK]) == 0
+    assert b"/caf\xe9.wav," in (run / "results.csv").read_bytes()
+    assert main(["report", str(run), "-q"]) == 0  # reads the name back
+
+
+def test_a_folder_that_cannot_be_listed_is_warned_about_and_skipped(
+        machine_folder, model_file, tmp_path, capsys, monkeypatch):
+    folder = _copy(machine_folder, tmp_path)  # case 8
+    locked = folder / "test" / "locked"
+    locked.mkdir()
+    shutil.copy(folder / "test" / "normal_id_00_00000006.wav", locked)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as for a user without the right to list ``locked``
+        if not isinstance(path, int) and os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    warning = (f"sklasd: warning: folder '{locked}' cannot be listed (permission "
+               "denied): its recordings are left out")
+    out = tmp_path / "out"
+    argv = ["score", str(model_file), str(folder / "test"), "-o", str(out)]
+    assert main(argv) == 0
+    assert warning in capsys.readouterr().err.splitlines()
+    assert main([*argv, "--skip-bad", "--overwrite"]) == 0
+    assert warning in capsys.readouterr().err.splitlines()
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped.file) == [str(locked)] and "cannot be listed" in skipped.reason[0]

@@ -1,4 +1,6 @@
 """sklasd model files (sklasd.engine._modelfile): checked before anything is unpickled."""
+import hashlib
+import json
 import os
 import pickle
 
@@ -78,3 +80,31 @@ def test_bad_model_file_is_one_clear_error(fitted, tmp_path, make):
         load_models(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists()  # the hostile payload never ran
+
+
+def _with_header(payload):
+    """A file with sklasd's valid header (and checksum) around any pickle payload."""
+    header = {"format": 1, "sklasd": "0", "machine_types": [], "sha256":
+              hashlib.sha256(payload).hexdigest(), "payload_bytes": len(payload)}
+    return MAGIC + json.dumps(header).encode() + b"\n" + payload
+
+
+@pytest.mark.parametrize("make, expected", [  # issue 24 case 11: each fault its words
+    (lambda blob: blob + b"12345678",
+     "has 8 unexpected byte(s) after its model data (something was appended to it)"),
+    (lambda blob: blob[:-8], "is truncated: "),
+    (lambda blob: _with_header(pickle.dumps({})),
+     "has a valid sklasd header but holds dict of 0 item(s), not pipelines by machine "
+     "type: it was altered or forged"),
+    (lambda blob: _with_header(pickle.dumps({"motor": [1, 2]})),
+     "has a valid sklasd header but holds machine type 'motor': expected a sklasd "
+     "Pipeline, got list"),
+])
+def test_each_model_file_fault_is_said_in_its_own_words(fitted, tmp_path, make, expected):
+    path = tmp_path / "m.joblib"
+    save_models({"motor": fitted[0]}, path)
+    path.write_bytes(make(path.read_bytes()))
+    with pytest.raises(ModelFileError) as info:
+        load_models(path)
+    message = str(info.value)
+    assert expected in message and "to save" not in message and "\n" not in message

@@ -8,7 +8,7 @@ synthetic machine sounds
 (:func:`machine_sounds_folder` writes them as audio files); :func:`mix_at_snr` adds noise at a given SNR.
 """
 
-from ._layout import list_audio
+from ._layout import UnlistedFolderWarning, list_audio
 from ._dcase import load_dcase2020_task2, load_dcase2021_task2
 from ._esc import load_esc50
 from ._events import load_dcase2016_task2
@@ -26,4 +26,5 @@ __all__ = [
     "detect_layout", "load_audio_folder", "load_audio_files", "fetch_dcase2020_task2", "fetch_mimii", "fetch_toyadmos",
     "fetch_esc50", "fetch_urbansound8k", "get_sklasd_data_home",
     "make_machine_sounds", "machine_sounds_folder", "mix_at_snr", "list_audio",
+    "UnlistedFolderWarning",
 ]

@@ -7,12 +7,15 @@ Bunch. Only the parsing differs, so a loader is :func:`load_layout` plus a parse
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 from sklearn.utils import Bunch
+
+from sklasd._log import quoted
 
 
 # what libsndfile (soundfile) decodes: WAV, FLAC, Ogg Vorbis / Opus, MP3, AIFF and more
@@ -70,6 +73,32 @@ def _hidden(relative):
     return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
 
 
+class UnlistedFolderWarning(UserWarning):
+    """A folder under the data that cannot be listed: its recordings are left out.
+
+    Attributes
+    ----------
+    path : str
+        The folder.
+    """
+
+    def __init__(self, path, reason):
+        super().__init__(f"folder {quoted(path)} cannot be listed ({reason}): its "
+                         "recordings are left out")
+        self.path = os.fspath(path)
+
+
+def _warn_unlisted(exc):
+    reason = (exc.strerror or str(exc)).lower()
+    warnings.warn(UnlistedFolderWarning(exc.filename, reason), stacklevel=3)
+
+
+def is_listed(path, root):
+    """Whether :func:`list_audio` lists ``path`` (under ``root``) if it is a file:
+    an audio suffix, and no hidden part below ``root``."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not _hidden(path.relative_to(root))
+
+
 def list_audio(data_dir):
     """All audio files under ``data_dir`` (recursively), sorted by absolute path.
 
@@ -87,7 +116,8 @@ def list_audio(data_dir):
         ``.aiff`` and the other formats libsndfile decodes, in any letter case),
         sorted as strings. Hidden files and folders (names starting with ".", such
         as macOS's "._clip.wav" resource forks) and "__MACOSX" folders are left
-        out.
+        out. A folder below that cannot be listed (permission denied) is left out
+        with a warning (``UnlistedFolderWarning``).
 
     Raises
     ------
@@ -107,11 +137,11 @@ def list_audio(data_dir):
     ['a.wav', 'b.wav']
     """
     root = check_folder(data_dir)
-    paths = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-         and not _hidden(p.relative_to(root))),
-        key=str,
-    )
+    paths = []
+    for folder, folders, files in os.walk(root, onerror=_warn_unlisted):
+        folders[:] = [f for f in folders if not _hidden(Path(f))]  # links not followed
+        paths += [Path(folder, f) for f in files if is_listed(Path(folder, f), root)]
+    paths = sorted((p for p in paths if p.is_file()), key=str)
     if not paths:
         raise ValueError(
             f"no audio files ({', '.join('*' + s for s in AUDIO_SUFFIXES)}) "

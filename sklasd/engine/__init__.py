@@ -20,7 +20,7 @@ _MODULES = {
     "load_run": "._read", "rebuild_report": "._read",
     "fit_models": "._models", "score_models": "._models", "ScoreResult": "._models",
     "load_models": "._modelfile", "save_models": "._modelfile",
-    "ModelFileError": "._modelfile",
+    "ModelFileError": "._modelfile", "MAGIC": "._modelfile",
     "OutputError": "sklasd._outputs",
     "result_suffix": "._folder",
 }

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sklasd._outputs import write_csv
+from sklasd.report import REPORT_DATA_NAME as REPORT_DATA
 from sklasd.report import REPORT_NAME as REPORT
 
 __all__ = ["RESULTS", "METRICS", "SKIPPED", "REPORT", "REPORT_DATA", "RESULT_COLUMNS",
@@ -32,7 +34,6 @@ __all__ = ["RESULTS", "METRICS", "SKIPPED", "REPORT", "REPORT_DATA", "RESULT_COL
 RESULTS = "results.csv"
 METRICS = "metrics.csv"
 SKIPPED = "skipped.csv"
-REPORT_DATA = "report_data.json"
 #: Columns of ``results.csv`` written by a run, in order.
 RESULT_COLUMNS = ["filename", "machine_type", "machine_id", "domain", "target",
                   "anomaly_score", "decision_result", "notes"]
@@ -93,7 +94,7 @@ def result_names(filenames):
 
 def _write_rows(path, names, values):
     """A DCASE result file: ``<file name>,<value>`` per line, no header."""
-    pd.DataFrame({"f": names, "v": values}).to_csv(path, header=False, index=False)
+    write_csv(pd.DataFrame({"f": names, "v": values}), path, header=False, index=False)
 
 
 def write_result_files(folder, machine_type, rows):
@@ -114,16 +115,16 @@ def write_result_files(folder, machine_type, rows):
 
 def write_table(folder, results, metrics=None):
     """``results.csv`` and, for a run, ``metrics.csv``."""
-    results.to_csv(Path(folder) / RESULTS, index=False)
+    write_csv(results, Path(folder) / RESULTS, index=False)
     if metrics is not None:
-        metrics.to_csv(Path(folder) / METRICS)
+        write_csv(metrics, Path(folder) / METRICS)
 
 
 def write_skipped(folder, skipped):
     """``skipped.csv`` (file, reason) when files were skipped."""
     if len(skipped):
-        pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(
-            Path(folder) / SKIPPED, index=False)
+        write_csv(pd.DataFrame(skipped, columns=["file", "reason"]),
+                  Path(folder) / SKIPPED, index=False)
 
 
 def write_plots(folder, figures, machine_type):
@@ -179,7 +180,8 @@ def run_inputs(run_dir, data):
 def read_results(path):
     """``results.csv`` as written (empty machine IDs and domains stay strings)."""
     return pd.read_csv(path, dtype={"machine_id": str, "domain": str, "notes": str,
-                                    "training": str}, keep_default_na=False)
+                                    "training": str}, keep_default_na=False,
+                       encoding_errors="surrogateescape")
 
 
 def read_metrics(path):

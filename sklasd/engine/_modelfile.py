@@ -24,6 +24,8 @@ import hashlib
 import io
 import json
 
+from sklasd._log import quoted
+
 __all__ = ["ModelFileError", "save_models", "load_models"]
 
 MAGIC = b"sklasd model file\n"
@@ -34,18 +36,33 @@ class ModelFileError(ValueError):
     """A model file that cannot be written or read (one line, exit status 2)."""
 
 
-def _check_fitted_models(models):
-    from sklearn.utils.validation import check_is_fitted
-
+def _content_problem(models):
+    """What keeps ``models`` from being sklasd pipelines by machine type, or None."""
     from sklasd.pipeline import Pipeline
 
     if not isinstance(models, dict) or not models:
-        raise ModelFileError("no model to save: no machine type had a usable normal "
-                             "training clip")
+        return f"{type(models).__name__} {_size(models)}, not pipelines by machine type"
     for machine_type, model in models.items():
         if not isinstance(machine_type, str) or not isinstance(model, Pipeline):
-            raise ModelFileError(f"machine type {machine_type!r}: expected a sklasd "
-                                 f"Pipeline, got {type(model).__name__}")
+            return (f"machine type {machine_type!r}: expected a sklasd Pipeline, got "
+                    f"{type(model).__name__}")
+    return None
+
+
+def _size(obj):
+    return f"of {len(obj)} item(s)" if hasattr(obj, "__len__") else "object"
+
+
+def _check_fitted_models(models):
+    from sklearn.utils.validation import check_is_fitted
+
+    if isinstance(models, dict) and not models:
+        raise ModelFileError("no model to save: no machine type had a usable normal "
+                             "training clip")
+    problem = _content_problem(models)
+    if problem is not None:
+        raise ModelFileError(problem)
+    for model in models.values():
         check_is_fitted(model[-1])
 
 
@@ -92,17 +109,17 @@ def _read(path):
         with open(path, "rb") as f:
             return f.readline(), f.readline(), f.read()
     except FileNotFoundError:
-        raise ModelFileError(f"model file {str(path)!r} not found") from None
+        raise ModelFileError(f"model file {quoted(path)} not found") from None
     except IsADirectoryError:
-        raise ModelFileError(f"model file {str(path)!r} is a folder") from None
+        raise ModelFileError(f"model file {quoted(path)} is a folder") from None
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
-        raise ModelFileError(f"model file {str(path)!r} cannot be read: {reason}") from None
+        raise ModelFileError(f"model file {quoted(path)} cannot be read: {reason}") from None
 
 
 def _payload(path, magic, line, payload):
     """The checked pickle bytes of a model file, or a ModelFileError saying why not."""
-    name = f"model file {str(path)!r}"
+    name = f"model file {quoted(path)}"
     if not magic:
         raise ModelFileError(f"{name} is empty")
     if magic != MAGIC:
@@ -116,8 +133,12 @@ def _payload(path, magic, line, payload):
     if version != FORMAT:
         raise ModelFileError(f"{name} has format {version!r}; this sklasd reads format "
                              f"{FORMAT} (refit the model with this version)")
-    if len(payload) != size:
-        raise ModelFileError(f"{name} is truncated: {len(payload)} of {size} bytes")
+    if len(payload) < size:
+        raise ModelFileError(f"{name} is truncated: {len(payload)} of {size} bytes of "
+                             "model data")
+    if len(payload) > size:
+        raise ModelFileError(f"{name} has {len(payload) - size} unexpected byte(s) after "
+                             "its model data (something was appended to it)")
     if hashlib.sha256(payload).hexdigest() != digest:
         raise ModelFileError(f"{name} is damaged (checksum mismatch)")
     return payload
@@ -158,12 +179,20 @@ def load_models(path):
     """
     import joblib
 
+    from sklearn.exceptions import NotFittedError
+
     payload = _payload(path, *_read(path))
+    name = f"model file {quoted(path)}"
     try:
         models = joblib.load(io.BytesIO(payload))
-        _check_fitted_models(models)
     except Exception as exc:  # an unpickling error names internals: one line instead
-        raise ModelFileError(f"model file {str(path)!r} cannot be loaded: "
-                             f"{type(exc).__name__}: {exc}") from exc
+        raise ModelFileError(f"{name} cannot be loaded: {type(exc).__name__}: "
+                             f"{exc}") from exc
+    try:
+        _check_fitted_models(models)
+    except (ModelFileError, NotFittedError) as exc:
+        problem = _content_problem(models) or "an unfitted pipeline"
+        raise ModelFileError(f"{name} has a valid sklasd header but holds {problem}: "
+                             "it was altered or forged, not written by sklasd") from exc
     _silence(models)
     return models

@@ -12,7 +12,8 @@ from ._plan import duration_notes, durations
 from sklasd.models import DEFAULT_MODEL
 
 from . import _folder
-from ._run import RunSettings, _fit, load_clips, new_model, score_clips, screen_clips
+from ._run import (RunSettings, _fit, listed, load_clips, new_model, score_clips,
+                   screen_clips)
 
 __all__ = ["fit_models", "score_models", "ScoreResult", "audio_paths"]
 
@@ -56,9 +57,10 @@ def fit_models(data, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device=
     """
     settings = RunSettings(model, epochs, random_state, device, n_jobs,
                            denoiser=denoiser).check()
-    bunch = load_clips(data)
+    bunch, unlisted = listed(load_clips, data)
     kept, skipped = screen_clips(bunch.data, skip_bad,
-                                 new_model(settings, denoise=False) if skip_bad else None)
+                                 new_model(settings, denoise=False) if skip_bad else None,
+                                 unlisted=unlisted)
     frame = bunch.frame
     train = np.intersect1d(_training_clips(frame), kept)
     types = sorted(set(frame["machine_type"].to_numpy()[train]))
@@ -162,8 +164,8 @@ def score_models(models, data, *, machine_type=None, machine_id=None, skip_bad=F
                          f"(it has {sorted(models)})")
     model = models[machine_type]
     items = [data] if isinstance(data, (str, Path)) else list(data)
-    paths = audio_paths(items)
-    positions, skipped = screen_clips(paths, skip_bad, model)
+    paths, unlisted = listed(audio_paths, items)
+    positions, skipped = screen_clips(paths, skip_bad, model, unlisted=unlisted)
     kept = list(paths[positions])
     PROGRESS.plan(1)
     PROGRESS.begin(machine_type)

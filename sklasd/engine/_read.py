@@ -110,14 +110,18 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
 
     from ._modelfile import load_models
     from sklasd._outputs import output_file
-    from sklasd.report import render_report
+    from sklasd.report import REPORT_SIGNATURE, render_report
 
     data, inputs = _checked_inputs(run_dir)
+    results = _folder.read_results(inputs[0])
+    # the run's recordings are inputs too: the page may not replace one
+    recordings = [] if data["data_dir"] is None else list(results["filename"])
     output = Path(run_dir) / _folder.REPORT if output is None else Path(output)
-    replace = overwrite if overwrite is not None else output.name == _folder.REPORT and \
-        Path(os.path.abspath(output.parent)) == Path(os.path.abspath(run_dir))
-    with output_file(output, overwrite=replace, inputs=inputs) as stage:
-        results = _folder.read_results(inputs[0])
+    own = output.name == _folder.REPORT and \
+        os.path.realpath(output.parent) == os.path.realpath(run_dir)
+    with output_file(output, overwrite=own if overwrite is None else overwrite,
+                     inputs=[*inputs, *recordings], signature=REPORT_SIGNATURE,
+                     record=own) as stage:
         models = {}
         for path in inputs[2:]:
             models.update(load_models(path))
@@ -127,5 +131,5 @@ def rebuild_report(run_dir, *, output=None, overwrite=None, **kwargs):
         page = render_report(results, pd.read_csv(inputs[1]), models,
                              audio=audio, run_info=run_info,
                              base_dir=Path(os.path.abspath(output.parent)), **kwargs)
-        stage.write_text(page, encoding="utf-8")
+        stage.write_text(page, encoding="utf-8", errors="backslashreplace")
     return output

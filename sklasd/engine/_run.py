@@ -152,6 +152,22 @@ def score_clips(model, X, machine_id):
 
 
 # --- data ---------------------------------------------------------------------------
+def listed(load, *args):
+    """``load(*args)`` and the folders it could not list, warned about as any warning,
+    as ``(folder, reason)`` rows for ``skipped.csv``."""
+    from sklasd.datasets import UnlistedFolderWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load(*args)
+    unlisted = {}
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if isinstance(w.message, UnlistedFolderWarning):
+            unlisted.setdefault(w.message.path, str(w.message))
+    return result, list(unlisted.items())
+
+
 def load_clips(data):
     """Folders (any layout) and audio files, or a Bunch, as one Bunch of clips.
 
@@ -188,19 +204,20 @@ def load_clips(data):
     return Bunch(data=clips, frame=frame)
 
 
-def screen_clips(data, skip_bad, model, log=LOGGER.info):
+def screen_clips(data, skip_bad, model, log=LOGGER.info, unlisted=()):
     """Positions of the clips to use and the skipped files with their reasons.
 
     Without ``skip_bad`` nothing is decoded here: the pipeline validates every clip
     and its AudioError names the bad file. With it, every file is decoded once first
     (at the rate of the model's first step, which must get one ``n_fft`` frame) so
-    that bad ones can be dropped with a warning.
+    that bad ones can be dropped with a warning; the folders that could not be
+    listed (``unlisted``, see :func:`listed`) are skipped too.
     """
     if not skip_bad or not isinstance(data[0], str):
         return np.arange(len(data)), []
     first = model[0]
     needs = {"sr": getattr(first, "sr", None), "min_samples": getattr(first, "n_fft", 1)}
-    kept, skipped = [], []
+    kept, skipped = [], list(unlisted)
     for i, path in enumerate(data):
         try:
             load_audio(path, **needs)
@@ -543,10 +560,10 @@ def _run(settings, data, scheduler, skip_bad, log, notes):
         from sklasd.datasets import machine_sounds_folder
 
         data = machine_sounds_folder(random_state=settings.random_state)
-    bunch = load_clips(data)
+    bunch, unlisted = listed(load_clips, data)
     kept, skipped = screen_clips(bunch.data, skip_bad,
                                  new_model(settings, denoise=False) if skip_bad else None,
-                                 log)
+                                 log, unlisted)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     clips = bunch.data[kept]
     PROGRESS.plan(frame["machine_type"].nunique())
