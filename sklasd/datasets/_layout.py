@@ -76,10 +76,12 @@ def _hidden(relative):
 class UnlistedFolderWarning(UserWarning):
     """A folder under the data that cannot be listed: its recordings are left out.
 
-    Attributes
+    Parameters
     ----------
-    path : str
-        The folder.
+    path : str or path-like
+        The folder (kept as the attribute ``path``, a str).
+    reason : str
+        Why it cannot be listed (``"permission denied"``), in the message.
     """
 
     def __init__(self, path, reason):
