@@ -29,6 +29,7 @@ Graph interface (every exported model):
 
 import io
 import json
+import logging
 import os
 import warnings
 
@@ -625,28 +626,24 @@ def quantize_int8(model, path):
     nodes = [n.name for n in model.graph.node if n.name.startswith(_NET + "_")]
     if not nodes:
         raise ExportError("the graph holds no neural network to quantize")
-    quantize_dynamic(model, path, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
-                     op_types_to_quantize=["MatMul", "Gemm", "Conv"])
+    logging.disable(logging.WARNING)  # its advice to pre-process, on the root logger
+    try:
+        quantize_dynamic(model, path, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                         op_types_to_quantize=["MatMul", "Gemm", "Conv"])
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 # ---------------------------------------------------------------------- scoring
-class _WaveformInput:
+def _waveform_input(sr, n_fft):
     """The first step of :meth:`OnnxModel.as_pipeline`: clips pass through
     unchanged (the graph computes its own features); it tells the command the rate
     and the shortest clip to decode (``sr``, ``n_fft``)."""
+    from sklearn.preprocessing import FunctionTransformer
 
-    def __init__(self, sr, n_fft):
-        self.sr, self.n_fft = sr, n_fft
-        self.training_duration_ = None
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X):
-        return X
-
-    def __sklearn_is_fitted__(self):
-        return True
+    step = FunctionTransformer().fit([[0.0]])
+    step.sr, step.n_fft, step.training_duration_ = sr, n_fft, None
+    return step
 
 
 class OnnxModel:
@@ -792,12 +789,17 @@ class OnnxModel:
     def __sklearn_is_fitted__(self):
         return True
 
+    def __sklearn_tags__(self):
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
     def as_pipeline(self):
         """A sklasd Pipeline ``[passthrough input, self]`` for the ``sklasd`` command,
         which scores ``model[:-1].transform(X)`` with ``model[-1]``."""
         from sklasd.pipeline import Pipeline
 
-        return Pipeline([("waveform", _WaveformInput(self.sr, self.min_samples)),
+        return Pipeline([("waveform", _waveform_input(self.sr, self.min_samples)),
                          ("onnx", self)])
 
 
@@ -806,3 +808,26 @@ def load_onnx_models(path):
     for a sklasd model file (the command's ``score``); nothing is unpickled."""
     model = OnnxModel(path)
     return {model.machine_type or "onnx": model.as_pipeline()}
+
+
+def save_onnx(pipeline, path, *, int8=False, **kwargs):
+    """Write :func:`to_onnx` of ``pipeline`` to ``path`` (``int8``: quantized).
+
+    Parameters
+    ----------
+    pipeline : sklasd.pipeline.Pipeline
+        Fitted.
+    path : str or os.PathLike
+        The file to write.
+    int8 : bool, default=False
+        Write :func:`quantize_int8` of the graph instead.
+    **kwargs
+        ``sr``, ``duration``, ``n_samples``, ``opset``, ``machine_type`` of
+        :func:`to_onnx`.
+    """
+    model = to_onnx(pipeline, **kwargs)
+    if int8:
+        quantize_int8(model, path)
+        return
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
