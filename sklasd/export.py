@@ -621,8 +621,9 @@ def quantize_int8(model, path):
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    if not isinstance(model, onnx.ModelProto):
-        model = onnx.load(model)
+    model = onnx.load(model) if not isinstance(model, onnx.ModelProto) else \
+        onnx.ModelProto.FromString(model.SerializeToString())
+    _gemm_as_matmul(model)
     nodes = [n.name for n in model.graph.node if n.name.startswith(_NET + "_")]
     if not nodes:
         raise ExportError("the graph holds no neural network to quantize")
@@ -632,6 +633,33 @@ def quantize_int8(model, path):
                          op_types_to_quantize=["MatMul", "Gemm", "Conv"])
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _gemm_as_matmul(model):
+    """The network's ``Gemm`` nodes (torch's ``Linear``) as ``MatMul`` + ``Add``, in
+    place: onnxruntime's dynamic quantizer quantizes ``MatMul``, not ``Gemm``."""
+    from onnx import helper, numpy_helper
+
+    weights = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != "Gemm" or not node.name.startswith(_NET + "_")
+                or attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
+                or attrs.get("beta", 1.0) != 1.0 or node.input[1] not in weights):
+            nodes.append(node)
+            continue
+        if attrs.get("transB", 0):  # each torch weight feeds one layer: transposed in place
+            W = weights[node.input[1]]
+            W.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(W).T.copy(), W.name))
+        product = node.output[0] + ("/matmul" if len(node.input) > 2 else "")
+        nodes.append(helper.make_node("MatMul", node.input[:2], [product],
+                                      name=node.name + "/MatMul"))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]],
+                                          name=node.name + "/Add"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
 
 
 # ---------------------------------------------------------------------- scoring
