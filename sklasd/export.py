@@ -35,7 +35,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["ExportError", "OnnxModel", "to_onnx", "quantize_int8", "load_onnx_models"]
+__all__ = ["ExportError", "OnnxModel", "to_onnx", "save_onnx", "quantize_int8",
+           "load_onnx_models"]
 
 #: The default ONNX opset (``STFT`` needs 17).
 DEFAULT_OPSET = 17
