@@ -4,9 +4,9 @@ Scoring on a device: a fitted pipeline as one ONNX graph
 
 A detector listens where the machine stands, on a small computer without Python's
 machine-learning stack. :func:`sklasd.export.to_onnx` turns a fitted pipeline into
-one ONNX graph from the waveform to the anomaly score: the log-mel front end (ONNX's
-``STFT`` and the mel matrix), the pooling or frame stacking, and the detector, with
-the threshold and sample rate in its metadata. onnxruntime scores it with numpy and
+one ONNX graph from the waveform to the anomaly score: the log-mel front end (an FFT
+as ONNX matrix products and the mel matrix), the pooling or frame stacking, and the
+detector, with the threshold and sample rate in its metadata. onnxruntime scores it with numpy and
 soundfile beside it, no torch, no scikit-learn, nothing unpickled (an ONNX file is
 data; a sklasd model file is a pickle, which runs code when loaded).
 

@@ -1,7 +1,7 @@
 """Fitted pipelines as ONNX graphs, from the waveform to the anomaly score.
 
 :func:`to_onnx` turns a fitted :class:`sklasd.pipeline.Pipeline` into one ONNX graph:
-the log-mel front end (ONNX's ``STFT`` and a constant mel matrix), the spectrogram
+the log-mel front end (an FFT as matrix products and a constant mel matrix), the spectrogram
 scaling, frame stacking or temporal pooling, and the detector or classifier (torch
 modules through ``torch.onnx.export``, scikit-learn models through skl2onnx where it
 has a converter, ONNX operators of our own for the rest). :class:`OnnxModel` scores
@@ -38,7 +38,7 @@ import numpy as np
 __all__ = ["ExportError", "OnnxModel", "to_onnx", "save_onnx", "quantize_int8",
            "load_onnx_models"]
 
-#: The default ONNX opset (``STFT`` needs 17).
+#: The default ONNX opset (15 at least: ``Shape`` with ``start`` and ``end``).
 DEFAULT_OPSET = 17
 
 # node-name prefix of the inlined neural networks: the nodes :func:`quantize_int8` quantizes
@@ -187,10 +187,7 @@ def _logmel(step, g, x):
     if step.center:
         half = step.n_fft // 2
         x = g.op("Pad", x, g.ints(0, half, 0, half), mode=modes[step.pad_mode])
-    frames = g.op("STFT", g.op("Unsqueeze", x, g.ints(-1)), g.const(step.hop_length,
-                  np.int64), g.const(step.window_, np.float32), g.const(step.n_fft, np.int64),
-                  onesided=1)  # (n_clips, n_frames, n_bins, 2)
-    power = g.reduce("ReduceSum", g.op("Mul", frames, frames), [-1])
+    power = _power_spectrum(g, x, step.window_, step.hop_length)
     if step.power != 2.0:
         power = g.op("Pow", power, g.const(step.power / 2.0, np.float32))
     S = g.op("Transpose", power, perm=[0, 2, 1])
@@ -202,6 +199,63 @@ def _logmel(step, g, x):
     if step.log == "db":  # 20 / power * log10(M + eps)
         S = g.op("Mul", S, g.const(20.0 / step.power / np.log(10.0), np.float32))
     return S
+
+
+def _power_spectrum(g, x, window, hop):
+    """``|STFT|**2`` ``(n_clips, n_frames, 1 + n_fft // 2)`` of padded signals ``x``.
+
+    A two-stage Cooley-Tukey FFT of ``n_fft = N1 * N2`` as matrix products (the
+    frames gathered, windowed, a DFT of length N2, twiddle factors, a DFT of length
+    N1 for the non-negative frequencies only), with small constants (not the dense
+    ``n_fft x n_fft`` DFT matrix): 1.4-1.5 times faster than onnxruntime's ``STFT``
+    kernel on 10 s clips (one thread, n_fft 1024 and 2048, one A/B run on a loaded
+    machine).
+    """
+    N = len(window)
+    N1 = max(d for d in range(1, int(np.sqrt(N)) + 1) if N % d == 0)
+    N2 = N // N1
+    K1 = N1 // 2 + 1  # k = k2 + N2 * k1 <= N / 2 needs k1 <= N1 / 2
+    frames = g.op("Mul", _frames(g, x, N, hop), g.const(window, np.float32))
+    # n = n1 + N1 * n2: stage 1 sums over n2 (rows [n1, n2] after the transpose)
+    frames = g.op("Transpose", g.op("Reshape", frames, g.ints(0, 0, N2, N1)),
+                  perm=[0, 1, 3, 2])
+    k2 = np.arange(N2)
+    angle = -2 * np.pi * np.outer(k2, k2) / N2
+    Y = g.op("MatMul", frames, g.const(np.hstack([np.cos(angle), np.sin(angle)]),
+                                       np.float32, "dft"))  # [n1, k2 | k2]: re | im
+    Yr, Yi = g.op("Split", Y, g.ints(N2, N2), axis=3, n_out=2)
+    twiddle = -2 * np.pi * np.outer(np.arange(N1), k2) / N
+    Tr, Ti = g.const(np.cos(twiddle), np.float32), g.const(np.sin(twiddle), np.float32)
+    Ar = g.op("Sub", g.op("Mul", Yr, Tr), g.op("Mul", Yi, Ti))
+    Ai = g.op("Add", g.op("Mul", Yr, Ti), g.op("Mul", Yi, Tr))
+    A = g.op("Transpose", g.op("Concat", Ar, Ai, axis=2), perm=[0, 1, 3, 2])  # [k2, n1|n1]
+    angle = -2 * np.pi * np.outer(np.arange(N1), np.arange(K1)) / N1
+    C, S = np.cos(angle), np.sin(angle)
+    Z = g.op("MatMul", A, g.const(np.block([[C, S], [-S, C]]), np.float32, "dft"))
+    Z = g.op("Mul", Z, Z)
+    Zr, Zi = g.op("Split", Z, g.ints(K1, K1), axis=3, n_out=2)
+    power = g.op("Transpose", g.op("Add", Zr, Zi), perm=[0, 1, 3, 2])  # [k1, k2]
+    power = g.op("Reshape", power, g.ints(0, 0, K1 * N2))  # natural order k
+    return g.op("Slice", power, g.ints(0), g.ints(N // 2 + 1), g.ints(2))
+
+
+def _frames(g, x, N, hop):
+    """Frames ``x[:, t * hop + n]`` ``(n_clips, n_frames, N)``, ``t < 1 + (length - N)
+    // hop``: the signal cut into blocks of ``gcd(N, hop)`` samples, frame ``t`` the
+    concatenation of blocks ``t * s + j`` (``s = hop / gcd``, ``j < N / gcd``) --
+    slices of the block array, much faster than a gather of every sample."""
+    block = int(np.gcd(N, hop))
+    r, s = N // block, hop // block
+    n_frames = g.op("Add", g.op("Div", g.op("Sub", g.dim(x, 1), g.ints(N)), g.ints(hop)),
+                    g.ints(1))
+    used = g.op("Add", g.op("Mul", g.op("Sub", n_frames, g.ints(1)), g.ints(hop)),
+                g.ints(N))
+    blocks = g.op("Reshape", g.op("Slice", x, g.ints(0), used, g.ints(1)),
+                  g.ints(0, -1, block))
+    span = g.op("Mul", g.op("Sub", n_frames, g.ints(1)), g.ints(s))  # (T - 1) * s
+    parts = [g.op("Slice", blocks, g.ints(j), g.op("Add", span, g.ints(j + 1)), g.ints(1),
+                  g.ints(s)) for j in range(r)]
+    return g.op("Concat", *parts, axis=2) if r > 1 else parts[0]
 
 
 def _scaler(step, g, x):
@@ -499,7 +553,7 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
         ``duration`` if it has one, else any length (a dynamic axis); classifiers
         need a fixed length.
     opset : int, default=17
-        ONNX opset of the graph (17 or later: ``STFT``).
+        ONNX opset of the graph (15 or later).
     machine_type : str or None, default=None
         Stored in the metadata (``sklasd export`` stores the model file's).
 
@@ -518,9 +572,9 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
 
     Notes
     -----
-    The front end uses ONNX's ``STFT`` in float32 with the transformer's window,
-    centring padding and mel matrix; on real 10 s clips its log-mel differs from
-    sklasd's by about 3e-5 dB. Pooled features are scored in float64 as sklasd
+    The front end is a float32 FFT written as ONNX matrix products, with the
+    transformer's window, centring padding and mel matrix; on real 10 s clips its
+    log-mel differs from sklasd's by less than 1e-4 dB. Pooled features are scored in float64 as sklasd
     scores them; neural networks run in float32.
 
     Examples
@@ -541,8 +595,8 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
     from sklasd import __version__
     from sklasd.features import LogMelTransformer, _frames
 
-    if opset < 17:
-        raise ExportError(f"opset={opset}: the log-mel front end needs opset 17 (STFT)")
+    if opset < 15:
+        raise ExportError(f"opset={opset}: the graph needs opset 15 or later")
     steps = getattr(pipeline, "steps", None)
     if not steps or not isinstance(steps[0][1], LogMelTransformer):
         first = type(steps[0][1]).__name__ if steps else type(pipeline).__name__
