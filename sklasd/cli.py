@@ -438,8 +438,8 @@ def cmd_export(args, log):
     from sklasd.export import save_onnx
 
     machine_type, model = _machine_model(load_models(args.model_file), args.machine_type)
-    save_onnx(model, args.stage, machine_type=machine_type, duration=args.duration,
-              int8=args.int8)
+    save_onnx(model, args.stage, machine_type=machine_type, machine_id=args.machine_id,
+              duration=args.duration, int8=args.int8)
     log(f"[{machine_type}] ONNX model written to {args.output}")
     return 0
 
@@ -609,6 +609,8 @@ def build_parser():
                         help="the .onnx file to write")
     export.add_argument("--machine-type", default=None,
                         help="which machine type's pipeline, if the model holds several")
+    export.add_argument("--machine-id", default=None,
+                        help="for an idcae model: the machine ID the graph scores as")
     export.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="fixed clip length of the graph (default: any length, "
                              "or the length the pipeline crops clips to)")

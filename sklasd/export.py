@@ -146,31 +146,33 @@ class _Graph:
         return model
 
 
-def _torch_to_onnx(module, example, g, output_names):
-    """``module`` (a copy, on the CPU, in eval mode) as an ONNX model with a dynamic
-    first axis, through torch's TorchScript-based exporter."""
+def _torch_to_onnx(module, example, g, output_names, dynamic):
+    """``module`` (a copy, on the CPU, in eval mode) as an ONNX model with dynamic
+    axes ``dynamic`` (the first always), through torch's TorchScript-based exporter."""
     import copy
 
     import onnx
     import torch
 
     module = copy.deepcopy(module).cpu().eval()
+    axes = {a: f"d{a}" for a in (0, *dynamic)}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example,), buffer, dynamo=False, opset_version=g.opset,
             input_names=["x"], output_names=output_names,
-            dynamic_axes={"x": {0: "n"}, **{n: {0: "n"} for n in output_names}})
+            dynamic_axes={"x": axes, **{n: axes for n in output_names}})
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _net(g, module, x, n_features, output_names=("y",)):
-    """The outputs of the torch ``module`` applied to ``x`` (rows of ``n_features``)."""
+def _net(g, module, x, shape, output_names=("y",), dynamic=()):
+    """The outputs of the torch ``module`` applied to ``x``, float32 of shape
+    ``(n, *shape)`` (axes ``dynamic`` of any length too)."""
     import torch
 
-    example = torch.zeros(2, *np.atleast_1d(n_features), dtype=torch.float32)
-    model = _torch_to_onnx(module, example, g, list(output_names))
+    example = torch.zeros(2, *np.atleast_1d(shape), dtype=torch.float32)
+    model = _torch_to_onnx(module, example, g, list(output_names), dynamic)
     return g.inline(model, [x], _NET)
 
 
@@ -401,14 +403,51 @@ def _as_units(g, x):
     return rows, back
 
 
+def _fixed_id(module, code):
+    """A torch module calling an IDConditionedAE's network with the machine ID ``code``
+    for every window (torch is imported only when one is exported)."""
+    import torch
+
+    class FixedID(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, X):
+            return self.module(X, torch.full_like(X[:, 0], code, dtype=torch.long))
+
+    return FixedID()
+
+
+def _machine_code(det, g):
+    """Position in ``machine_ids_`` of the machine ID the graph is exported for."""
+    ids = det.machine_ids_.tolist()
+    if ids == [None]:  # fitted without IDs
+        return 0
+    machine_id = g.static.get("machine_id")
+    if machine_id is None:
+        raise ExportError(f"{type(det).__name__} was fitted with machine IDs {ids}: pass "
+                          "machine_id= (the machine the graph will listen to)")
+    if machine_id not in ids:
+        raise ExportError(f"machine_id={machine_id!r} is not one of the IDs {ids} that "
+                          f"{type(det).__name__} was fitted with")
+    return ids.index(machine_id)
+
+
 def _frame_detector(det, g, x):
-    """Autoencoder and HVAE: the network on every window, unit scores, aggregation."""
-    from sklasd.detectors import AutoencoderDetector
+    """Autoencoder, HVAE and ID-conditioned AE: the network on every window, unit
+    scores, aggregation."""
+    from sklasd.detectors import AutoencoderDetector, IDConditionedAE
 
     _check_float32(det)
     rows, back = _as_units(g, x)
     module, F = det.net_.module_, det.n_features_in_
-    if isinstance(det, AutoencoderDetector):
+    if isinstance(det, IDConditionedAE):
+        (x_hat,) = _net(g, _fixed_id(module, _machine_code(det, g)), rows, F)
+        error = g.op("Sub", x_hat, rows)
+        error = g.op("Abs", error) if det.loss == "l1" else g.op("Mul", error, error)
+        units = g.reduce("ReduceMean", error, [1])
+    elif isinstance(det, AutoencoderDetector):
         (x_hat,) = _net(g, module, rows, F)
         error = g.op("Sub", rows, x_hat)
         if det.score_mode == "selective_mahalanobis":
@@ -434,6 +473,55 @@ def _selective_mahalanobis(det, g, error, back):
     if len(per_domain) == 1:
         return g.op("Squeeze", per_domain[0], g.ints(1))
     return g.reduce("ReduceMin", g.op("Concat", *per_domain, axis=1), [1])
+
+
+def _percentile(g, x, q, axis):
+    """numpy's ``percentile(x, q, axis)`` (linear interpolation) of a float64 tensor,
+    the axis dropped."""
+    n = g.dim(x, axis)
+    ranked = g.op("TopK", x, n, axis=axis, largest=0, sorted=1, n_out=2)[0]
+    position = g.op("Mul", g.cast(g.op("Sub", n, g.ints(1)), "double"),
+                    g.const([q / 100.0], np.float64))
+    low = g.op("Floor", position)
+    frac = g.op("Sub", position, low)
+    low = g.op("Cast", low, to=7)  # int64
+    high = g.op("Min", g.op("Add", low, g.ints(1)), g.op("Sub", n, g.ints(1)))
+    a = g.op("Squeeze", g.op("Gather", ranked, low, axis=axis), g.ints(axis))
+    b = g.op("Squeeze", g.op("Gather", ranked, high, axis=axis), g.ints(axis))
+    return g.op("Add", a, g.op("Mul", g.op("Sub", b, a), frac))
+
+
+def _wavenet(det, g, x):
+    """Next-frame predictions of every clip at once (the network is causal and
+    unpadded), scored by the percentiles of the squared errors or the Gaussian
+    log-likelihood of their time means (WaveNetPredictor's ``scoring``)."""
+    _check_float32(det)
+    if det.scaler_ is not None:
+        x = _scaler(det.scaler_, g, x)
+    R = det.receptive_field_
+    big = np.iinfo(np.int64).max
+    inputs = g.op("Slice", x, g.ints(0), g.ints(-1), g.ints(2))
+    target = g.cast(g.op("Slice", x, g.ints(R), g.ints(big), g.ints(2)), "double")
+    (pred,) = _net(g, det.net_.module_, inputs, (det.n_mels_, R + 1), dynamic=(2,))
+    pred = g.cast(pred, "double")
+    if det.scoring == "percentile":
+        error = g.op("Sub", pred, target)
+        error = g.op("Mul", error, error)
+        return _percentile(g, _percentile(g, error, det.q, 2), det.q, 1)
+    diffs = g.op("Sub", g.reduce("ReduceMean", pred, [2]),
+                 g.reduce("ReduceMean", target, [2]))
+    n = len(det.diff_mean_)
+    sigma = {"identity": lambda: np.eye(n),
+             "diag": lambda: np.diag(np.diag(det.diff_covariance_) + det.reg_covar),
+             "full": lambda: det.diff_covariance_ + det.reg_covar * np.eye(n)}[
+        det.covariance]()
+    chol = np.linalg.cholesky(sigma)
+    # z = L^-1 (d - mean): rows times the transposed inverse of the Cholesky factor
+    z = g.op("MatMul", g.op("Sub", diffs, g.const(det.diff_mean_, np.float64)),
+             g.const(np.linalg.inv(chol).T, np.float64, "inverse_cholesky"))
+    constant = n * np.log(2 * np.pi) + 2 * np.log(np.diag(chol)).sum()
+    return g.op("Mul", g.op("Add", g.reduce("ReduceSum", g.op("Mul", z, z), [1]),
+                            g.const(constant, np.float64)), g.const(0.5, np.float64))
 
 
 def _check_float32(est):
@@ -474,7 +562,8 @@ def _converters():
     """(class, converter) pairs, most specific first."""
     from sklasd.classifiers import PrunedCNNClassifier
     from sklasd.detectors import (AutoencoderDetector, GaussianMixtureDetector,
-                                  HVAEDetector, KNeighborsDetector, MahalanobisDetector,
+                                  HVAEDetector, IDConditionedAE, KNeighborsDetector,
+                                  MahalanobisDetector, WaveNetPredictor,
                                   WeightedEnsembleDetector)
     from sklasd.features import (FrameStacker, LogMelTransformer, SpectrogramScaler,
                                  TemporalPooling)
@@ -484,6 +573,7 @@ def _converters():
             (KNeighborsDetector, _knn), (GaussianMixtureDetector, _gmm),
             (MahalanobisDetector, _mahalanobis), (WeightedEnsembleDetector, _ensemble),
             (AutoencoderDetector, _frame_detector), (HVAEDetector, _frame_detector),
+            (IDConditionedAE, _frame_detector), (WaveNetPredictor, _wavenet),
             (PrunedCNNClassifier, _classifier)]
 
 
@@ -525,7 +615,7 @@ def _clip_length(front, sr, duration, n_samples):
 
 
 def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_OPSET,
-            machine_type=None):
+            machine_type=None, machine_id=None):
     """Export a fitted pipeline as one ONNX graph from the waveform to the score.
 
     Parameters
@@ -540,7 +630,9 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
         :class:`~sklasd.detectors.MahalanobisDetector`,
         :class:`~sklasd.detectors.WeightedEnsembleDetector` of those,
         :class:`~sklasd.detectors.AutoencoderDetector`,
-        :class:`~sklasd.detectors.HVAEDetector`) or a
+        :class:`~sklasd.detectors.HVAEDetector`,
+        :class:`~sklasd.detectors.IDConditionedAE`,
+        :class:`~sklasd.detectors.WaveNetPredictor`) or a
         :class:`~sklasd.classifiers.PrunedCNNClassifier`.
     sr : int or None, default=None
         Sample rate in Hz of the graph's input; None (or the same value) is the
@@ -556,6 +648,10 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
         ONNX opset of the graph (15 or later).
     machine_type : str or None, default=None
         Stored in the metadata (``sklasd export`` stores the model file's).
+    machine_id : str or None, default=None
+        For an :class:`~sklasd.detectors.IDConditionedAE` fitted with machine IDs:
+        the ID the graph conditions every clip on (the machine it will listen to);
+        stored in the metadata.
 
     Returns
     -------
@@ -608,6 +704,7 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
     check_is_fitted(last)
     length = _clip_length(front, sr, duration, n_samples)
     g = _Graph(opset)
+    g.static["machine_id"] = machine_id
     if length is not None:
         g.static["n_frames"] = _frames(length, front.n_fft, front.hop_length, front.center)
     out = _convert_steps(pipeline, g, "waveform")
@@ -640,6 +737,7 @@ def to_onnx(pipeline, *, sr=None, duration=None, n_samples=None, opset=DEFAULT_O
         "pad": front.pad, "channel": "" if front.channel is None else str(front.channel),
         "threshold": "" if classifier else repr(float(last.threshold_)),
         "machine_type": machine_type or "",
+        "machine_id": "" if machine_id is None else str(machine_id),
         "classes": json.dumps([_plain_label(c) for c in last.classes_]) if classifier
         else "",
         "steps": json.dumps([type(s).__name__ for _, s in steps]),
@@ -783,6 +881,8 @@ class OnnxModel:
         if n_threads:
             options.intra_op_num_threads = n_threads
             options.inter_op_num_threads = 1
+        # idle threads wait instead of spinning: no CPU burnt beside other work
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             self.session_ = ort.InferenceSession(model, options,
