@@ -24,7 +24,7 @@ Graph interface (every exported model):
   ``label`` (int64 index into the JSON list ``metadata_props["classes"]``).
 - ``metadata_props``: ``sklasd_version``, ``kind``, ``sr``, ``n_samples``,
   ``min_samples``, ``duration``, ``pad``, ``channel``, ``threshold``,
-  ``machine_type``, ``classes``, ``steps``.
+  ``machine_type``, ``machine_id``, ``classes``, ``steps``.
 """
 
 import io
@@ -990,6 +990,9 @@ def load_onnx_models(path):
     """``{machine_type: pipeline}`` of an ``.onnx`` file, as ``load_models`` returns
     for a sklasd model file (the command's ``score``); nothing is unpickled."""
     model = OnnxModel(path)
+    if model.kind != "detector":
+        raise ValueError(f"model file {str(path)!r} holds a {model.kind}, not an anomaly "
+                         "detector: score it with sklasd.export.OnnxModel(...).predict")
     return {model.machine_type or "onnx": model.as_pipeline()}
 
 
