@@ -951,17 +951,51 @@ class OnnxModel:
         return self._run(X, "anomaly_score").astype(np.float64)
 
     def decision_function(self, X):
-        """``threshold_ - anomaly_score``: negative = anomalous (scikit-learn's sign)."""
+        """Signed distance to the threshold: negative = anomalous (scikit-learn's sign).
+
+        Parameters
+        ----------
+        X : list of paths, list of 1-D arrays, or ndarray of shape (n_clips, n_samples)
+            As for :meth:`anomaly_score`.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_clips,), float64
+            ``threshold_ - anomaly_score(X)``.
+        """
         return self.threshold_ - self.anomaly_score(X)
 
     def predict(self, X):
-        """Detectors: +1 normal, -1 anomalous; classifiers: the class labels."""
+        """Decision of a detector, or class of a classifier, for every clip.
+
+        Parameters
+        ----------
+        X : list of paths, list of 1-D arrays, or ndarray of shape (n_clips, n_samples)
+            As for :meth:`anomaly_score`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_clips,)
+            Detectors: +1 normal, -1 anomalous (score above ``threshold_``);
+            classifiers: elements of ``classes_``.
+        """
         if self.kind == "classifier":
             return self.classes_[self._run(X, "label")]
         return np.where(self.anomaly_score(X) > self.threshold_, -1, 1)
 
     def predict_proba(self, X):
-        """Class probabilities ``(n_clips, n_classes)``, float64 (classifiers)."""
+        """Class probabilities of every clip (classifiers).
+
+        Parameters
+        ----------
+        X : list of paths, list of 1-D arrays, or ndarray of shape (n_clips, n_samples)
+            As for :meth:`anomaly_score`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_clips, n_classes), float64
+            Columns follow ``classes_``.
+        """
         self._need("classifier", "predict_proba")
         return self._run(X, "probabilities").astype(np.float64)
 
@@ -978,8 +1012,14 @@ class OnnxModel:
         return Tags(estimator_type=None, target_tags=TargetTags(required=False))
 
     def as_pipeline(self):
-        """A sklasd Pipeline ``[passthrough input, self]`` for the ``sklasd`` command,
-        which scores ``model[:-1].transform(X)`` with ``model[-1]``."""
+        """This model as the last step of a pipeline, for the ``sklasd`` command.
+
+        Returns
+        -------
+        pipeline : sklasd.pipeline.Pipeline
+            ``[a step passing the clips through, self]``: the command scores
+            ``pipeline[:-1].transform(X)`` with ``pipeline[-1]``.
+        """
         from sklasd.pipeline import Pipeline
 
         return Pipeline([("waveform", _waveform_input(self.sr, self.min_samples)),
@@ -987,8 +1027,24 @@ class OnnxModel:
 
 
 def load_onnx_models(path):
-    """``{machine_type: pipeline}`` of an ``.onnx`` file, as ``load_models`` returns
-    for a sklasd model file (the command's ``score``); nothing is unpickled."""
+    """Read an exported detector as ``sklasd score`` reads a model file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.onnx`` file; nothing is unpickled.
+
+    Returns
+    -------
+    models : dict of str -> sklasd.pipeline.Pipeline
+        ``{machine_type: OnnxModel(path).as_pipeline()}`` (``"onnx"`` when the graph
+        names no machine type).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, not an ONNX graph of sklasd, or a classifier.
+    """
     model = OnnxModel(path)
     if model.kind != "detector":
         raise ValueError(f"model file {str(path)!r} holds a {model.kind}, not an anomaly "
