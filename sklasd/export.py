@@ -287,9 +287,15 @@ def _stacker(step, g, x):
     return g.op("Concat", *parts, axis=2) if n > 1 else parts[0]
 
 
+#: GWRP ranks whose weight ``r ** k`` is below this (relative to the top rank's) are
+#: left out of the graph's sort: their share of the pooled value is below 1e-12 of it.
+_GWRP_NEGLIGIBLE = 1e-12
+
+
 def _pooling(step, g, x):
-    """``(n_clips, n_mels, T)`` -> ``(n_clips, n_methods * n_mels)``: GWRP as TopK
-    (every frame, descending) times the weights ``r ** k / sum_j r ** j``."""
+    """``(n_clips, n_mels, T)`` -> ``(n_clips, n_methods * n_mels)``: GWRP as the top
+    frames (TopK, descending) times the weights ``r ** k / sum_j r ** j``; only the
+    ranks of non-negligible weight are sorted (24 of 313 frames at r = 0.46)."""
     stats = []
     for method in step._methods():
         if method == "max":
@@ -298,12 +304,18 @@ def _pooling(step, g, x):
             stats.append(g.reduce("ReduceMean", x, [2]))
         else:
             n = g.dim(x, 2)
-            ranked = g.op("TopK", x, n, axis=2, largest=1, sorted=1, n_out=2)[0]
+            r = float(step.decay)
+            top = n
+            if r < 1.0:
+                ranks = 1 if r == 0 else int(np.ceil(np.log(_GWRP_NEGLIGIBLE) / np.log(r)))
+                top = g.op("Min", n, g.ints(ranks))
+            ranked = g.op("TopK", x, top, axis=2, largest=1, sorted=1, n_out=2)[0]
             k = g.cast(g.op("Range", g.const(0, np.int64),
                             g.op("Squeeze", n, g.ints(0)), g.const(1, np.int64)),
                        "double")
-            w = g.op("Pow", g.const(float(step.decay), np.float64), k)
+            w = g.op("Pow", g.const(r, np.float64), k)
             w = g.op("Div", w, g.reduce("ReduceSum", w, [0], keepdims=1))
+            w = g.op("Slice", w, g.ints(0), top, g.ints(0))
             stats.append(g.cast(g.op("MatMul", g.cast(ranked, "double"), w), "float"))
     return g.op("Concat", *stats, axis=1) if len(stats) > 1 else stats[0]
 
