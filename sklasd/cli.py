@@ -407,16 +407,24 @@ def _write_scores(stage, machine_type, machine_id, table):
     write_csv(table, stage / "results.csv", index=False)
 
 
-def cmd_score(args, log):
-    models = load_models(args.model_file)
-    if args.machine_type is None and len(models) > 1:
+def _machine_model(models, machine_type):
+    """``(machine_type, pipeline)`` of a model file: the one asked for, or its only one."""
+    if machine_type is None and len(models) > 1:
         raise ValueError(f"the model holds several machine types {sorted(models)}: "
                          "choose one with --machine-type")
-    machine_type = args.machine_type or next(iter(models))
+    machine_type = machine_type or next(iter(models))
     if machine_type not in models:
         raise ValueError(f"machine type {machine_type!r} is not in the model "
                          f"(it has {sorted(models)})")
-    model = models[machine_type]
+    return machine_type, models[machine_type]
+
+
+def cmd_score(args, log):
+    from sklasd.export import load_onnx_models  # an .onnx file: onnxruntime, no pickle
+
+    models = (load_onnx_models if str(args.model_file).lower().endswith(".onnx")
+              else load_models)(args.model_file)
+    machine_type, model = _machine_model(models, args.machine_type)
     paths, unlisted = _listed(_audio_paths, args.test_dir)
     positions, skipped = _screen(paths, args.skip_bad, log, model, unlisted)
     kept = list(paths[positions])
@@ -455,6 +463,16 @@ def cmd_watch(args, log):
     except Interrupted as exc:
         log(f"{exc}: stopped; the log in {args.output} is complete")
         return exc.exit_status
+    return 0
+
+
+def cmd_export(args, log):
+    from sklasd.export import save_onnx
+
+    machine_type, model = _machine_model(load_models(args.model_file), args.machine_type)
+    save_onnx(model, args.stage, machine_type=machine_type, machine_id=args.machine_id,
+              duration=args.duration, int8=args.int8)
+    log(f"[{machine_type}] ONNX model written to {args.output}")
     return 0
 
 
@@ -600,7 +618,8 @@ def build_parser():
 
     score = _subparser(sub, "score", "score recordings with a saved model (a model file "
                                      "runs code when loaded: use only trusted ones)")
-    score.add_argument("model_file", help="model file written by `sklasd fit`")
+    score.add_argument("model_file", help="model file written by `sklasd fit`, or an "
+                                          ".onnx file of `sklasd export` (no code runs)")
     score.add_argument("test_dir", nargs="+",
                        help="folder(s) of recordings or audio files to score")
     score.add_argument("-o", "--output", required=True, metavar="DIR",
@@ -654,6 +673,24 @@ def build_parser():
     watch.add_argument("-v", "--verbose", action="store_const", const=1,
                        dest="verbosity", help="also a line per recording scored")
     watch.set_defaults(func=cmd_watch, output_kind=None, output_attr="output")
+
+    export = _subparser(sub, "export", "export a model file's pipeline to ONNX "
+                                       "(sklasd[onnx]; the model file runs code when "
+                                       "loaded, the ONNX file does not)")
+    export.add_argument("model_file", help="model file written by `sklasd fit` or `run`")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the .onnx file to write")
+    export.add_argument("--machine-type", default=None,
+                        help="which machine type's pipeline, if the model holds several")
+    export.add_argument("--machine-id", default=None,
+                        help="for an idcae model: the machine ID the graph scores as")
+    export.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="fixed clip length of the graph (default: any length, "
+                             "or the length the pipeline crops clips to)")
+    export.add_argument("--int8", action="store_true",
+                        help="store the neural network's weights as int8")
+    _messages(export, skip_bad=False)
+    export.set_defaults(func=cmd_export, output_kind="file", output_attr="output")
     return parser
 
 
