@@ -20,13 +20,14 @@ The policy, written once:
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
 
-from sklasd._interrupt import check_interrupted
+from sklasd._interrupt import on_abort, publishing
 
 __all__ = ["OutputError", "output_folder", "output_file"]
 
@@ -112,11 +113,16 @@ def _locked(parent, target):
             pass
         os.close(fd)
     try:
-        yield
+        with on_abort(functools.partial(_unlink_quietly, lock_path)):
+            yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock_path)
+        _unlink_quietly(lock_path)
         os.close(fd)
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -188,13 +194,14 @@ def output_folder(path, *, overwrite=False, inputs=()):
         stage = target.parent / _stage_name(target, "stage")
         with _as_output_error(target):
             stage.mkdir()
+        remove = functools.partial(shutil.rmtree, stage, ignore_errors=True)
         try:
-            yield stage
-            check_interrupted()
-            with _as_output_error(target):
+            with on_abort(remove):
+                yield stage
+            with publishing(), _as_output_error(target):
                 _publish_folder(stage, target)
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove()
 
 
 def _publish_folder(stage, target):
@@ -247,10 +254,11 @@ def output_file(path, *, overwrite=False, inputs=()):
         stage = target.parent / _stage_name(target, "stage")
         with _as_output_error(target):
             stage.touch(exist_ok=False)
+        remove = functools.partial(stage.unlink, missing_ok=True)
         try:
-            yield stage
-            check_interrupted()
-            with _as_output_error(target):
+            with on_abort(remove):
+                yield stage
+            with publishing(), _as_output_error(target):
                 os.replace(stage, target)
         finally:
-            stage.unlink(missing_ok=True)
+            remove()

@@ -21,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 from sklearn.utils.validation import check_is_fitted
 
 from sklasd._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
+from sklasd._interrupt import check_interrupted
 from sklasd._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
 from sklasd._spectra import MelBands, Workspace, frame, power_spectrum
 from sklasd.audio import AudioError, check_signal, load_audio, pcm_to_float, read_into
@@ -542,6 +543,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         workspace = Workspace()
         bands = None if self.mel_basis_ is None else MelBands(self.mel_basis_)
         while (chunk := next_chunk()) is not None:
+            check_interrupted()
             positions, n_samples = chunk
             signals = self._decode_chunk(sources, positions, n_samples, workspace)
             for i, frames in zip(positions, frame(signals, self.n_fft, self.hop_length)):

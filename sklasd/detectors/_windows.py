@@ -14,6 +14,7 @@ import torch
 from skorch.utils import to_tensor
 from sklearn.utils.validation import validate_data
 
+from .._interrupt import check_interrupted
 from ._core import SCORE_UNITS, BaseSkorchDetector
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -176,6 +177,7 @@ windows_per_clip, threshold_quantile, device, precision, random_state, verbose
         out = []
         with self._scoring():
             for c0 in range(0, X.shape[0], clips_per_batch):
+                check_interrupted()
                 clips = np.arange(c0, min(c0 + clips_per_batch, X.shape[0]))
                 c, u = np.repeat(clips, n_units), np.tile(np.arange(n_units), len(clips))
                 Xi, yi = self._batch_for(X, c, u, meta, training=False)
