@@ -22,6 +22,7 @@ or trust.
 
 import argparse
 import contextlib
+import contextvars
 import functools
 import os
 import sys
@@ -125,6 +126,11 @@ def _screen(data, skip_bad, log, model=None):
 
 
 # --- outputs --------------------------------------------------------------------
+#: The command's open output (an ExitStack), published by :func:`_staging`; not an
+#: attribute of ``args``, which is pickled to Dask workers.
+_OUTPUT = contextvars.ContextVar("sklasd_output")
+
+
 @contextlib.contextmanager
 def _staging(args):
     """The command's staging folder or file, opened by :func:`main` before any work.
@@ -138,7 +144,7 @@ def _staging(args):
         yield args.stage
     finally:
         PROGRESS.close()
-    args.outputs.close()  # publishes
+    _OUTPUT.get().close()  # publishes
 
 
 def _result_names(filenames):
@@ -644,10 +650,13 @@ def _execute(args):
     if getattr(args, "denoise", None) is not None:
         args.denoiser = _load_denoiser(args.denoise)
     check_interrupted()  # a signal during the imports
-    with contextlib.ExitStack() as outputs:  # closed by _staging, or on an error
-        args.stage = outputs.enter_context(_open_output(args))
-        args.outputs = outputs
-        return args.func(args, LOGGER.info)
+    with contextlib.ExitStack() as output:  # closed by _staging, or on an error
+        args.stage = output.enter_context(_open_output(args))
+        token = _OUTPUT.set(output)
+        try:
+            return args.func(args, LOGGER.info)
+        finally:
+            _OUTPUT.reset(token)
 
 
 def main(argv=None):
