@@ -46,7 +46,7 @@ setup(
         "docs": ["sphinx>=7", "sphinx-gallery>=0.16", "numpydoc>=1.6",
                  "pydata-sphinx-theme>=0.15", "myst-parser>=2"],
     },
-    entry_points={"console_scripts": ["sklasd=sklasd.cli:main"]},
+    entry_points={"console_scripts": ["sklasd=sklasd._entry:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Sound/Audio :: Analysis",

@@ -22,6 +22,7 @@ or trust.
 
 import argparse
 import contextlib
+import contextvars
 import functools
 import os
 import warnings
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sklasd import __version__
-from sklasd._interrupt import Interrupted, signals_interrupt
+from sklasd._interrupt import Interrupted, check_interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._modelfile import MAGIC, load_models, save_models
 from sklasd._outputs import output_file, output_folder, write_csv
@@ -141,17 +142,25 @@ def _screen(data, skip_bad, log, model=None, unlisted=()):
 
 
 # --- outputs --------------------------------------------------------------------
+#: The command's open output (an ExitStack), published by :func:`_staging`; not an
+#: attribute of ``args``, which is pickled to Dask workers.
+_OUTPUT = contextvars.ContextVar("sklasd_output")
+
+
 @contextlib.contextmanager
 def _staging(args):
     """The command's staging folder or file, opened by :func:`main` before any work.
 
-    Its contents replace the output (``-o``) only when the command succeeds
-    (``sklasd._outputs``). The progress line ends here, before results are printed.
+    Its contents replace the output (``-o``) when the block ends without an exception
+    or a signal (``sklasd._outputs``), so that the results printed and the messages
+    logged after the block come only once the results are in place. The progress
+    line ends here.
     """
     try:
         yield args.stage
     finally:
         PROGRESS.close()
+    _OUTPUT.get().close()  # publishes
 
 
 def _result_names(filenames):
@@ -754,9 +763,14 @@ def _execute(args):
         _check_device(args.device)
     if getattr(args, "denoise", None) is not None:
         args.denoiser = _load_denoiser(args.denoise)
-    with _open_output(args) as stage:
-        args.stage = stage
-        return args.func(args, LOGGER.info)
+    check_interrupted()  # a signal during the imports
+    with contextlib.ExitStack() as output:  # closed by _staging, or on an error
+        args.stage = output.enter_context(_open_output(args))
+        token = _OUTPUT.set(output)
+        try:
+            return args.func(args, LOGGER.info)
+        finally:
+            _OUTPUT.reset(token)
 
 
 def main(argv=None):

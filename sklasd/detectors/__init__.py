@@ -1,21 +1,31 @@
 """Unsupervised anomaly detectors.
 
-Importing this subpackage imports torch; ``import sklasd`` alone does not.
+Each detector's module is imported when the detector is first used (PEP 562), so
+the pooled-feature detectors (and a model file holding one) do not import torch,
+about 200 MB of memory; the neural detectors do.
 """
-from .autoencoder import AutoencoderDetector
-from .ensemble import WeightedEnsembleDetector
-from .hvae import HVAEDetector
-from .idcae import IDConditionedAE
-from .pooled import GaussianMixtureDetector, KNeighborsDetector, MahalanobisDetector
-from .wavenet import WaveNetPredictor
+import importlib
 
-__all__ = [
-    "AutoencoderDetector",
-    "GaussianMixtureDetector",
-    "HVAEDetector",
-    "IDConditionedAE",
-    "KNeighborsDetector",
-    "MahalanobisDetector",
-    "WaveNetPredictor",
-    "WeightedEnsembleDetector",
-]
+# public name -> submodule that defines it
+_MODULES = {
+    "AutoencoderDetector": "autoencoder",
+    "GaussianMixtureDetector": "pooled",
+    "HVAEDetector": "hvae",
+    "IDConditionedAE": "idcae",
+    "KNeighborsDetector": "pooled",
+    "MahalanobisDetector": "pooled",
+    "WaveNetPredictor": "wavenet",
+    "WeightedEnsembleDetector": "ensemble",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES))
