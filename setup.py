@@ -41,10 +41,12 @@ setup(
         # the tests extra includes Dask so that CI runs the tests of sklasd.parallel
         "tests": ["pytest>=7", "dask[distributed]>=2024.1"],
         "dask": ["dask[distributed]>=2024.1"],
+        # sklasd.export: ONNX graphs of fitted pipelines, scored with onnxruntime
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16", "skl2onnx>=1.16"],
         "docs": ["sphinx>=7", "sphinx-gallery>=0.16", "numpydoc>=1.6",
                  "pydata-sphinx-theme>=0.15", "myst-parser>=2"],
     },
-    entry_points={"console_scripts": ["sklasd=sklasd.cli:main"]},
+    entry_points={"console_scripts": ["sklasd=sklasd._entry:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Sound/Audio :: Analysis",

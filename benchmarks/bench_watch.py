@@ -63,7 +63,7 @@ def _memory_mb(pid):
 
 
 def _fit_model(folder):
-    from sklasd._modelfile import save_models
+    from sklasd.engine import save_models
     from sklasd.datasets import load_folder
     from sklasd.models import DEFAULT_MODEL, make_model
 

@@ -1,5 +1,5 @@
 """``python -m sklasd``: the same as the ``sklasd`` command."""
-from sklasd.cli import main
+from sklasd._entry import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

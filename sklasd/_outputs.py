@@ -26,6 +26,7 @@ The policy, written once:
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from sklasd._interrupt import check_interrupted
+from sklasd._interrupt import on_abort, publishing
 from sklasd._log import quoted
 
 __all__ = ["OutputError", "output_folder", "output_file", "write_csv", "MANIFEST_NAME"]
@@ -240,11 +241,16 @@ def _locked(parent, target):
             pass
         os.close(fd)
     try:
-        yield
+        with on_abort(functools.partial(_unlink_quietly, lock_path)):
+            yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock_path)
+        _unlink_quietly(lock_path)
         os.close(fd)
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -334,14 +340,15 @@ def output_folder(path, *, overwrite=False, inputs=()):
         stage = target.parent / _stage_name(target, "stage")
         with _as_output_error(target):
             stage.mkdir()
+        remove = functools.partial(shutil.rmtree, stage, ignore_errors=True)
         try:
-            yield stage
-            check_interrupted()
-            with _as_output_error(target):
+            with on_abort(remove):
+                yield stage
+            with publishing(), _as_output_error(target):
                 write_manifest(stage)
                 _publish_folder(stage, target, overwrite)
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove()
 
 
 def _publish_folder(stage, target, overwrite):
@@ -418,14 +425,15 @@ def output_file(path, *, overwrite=False, inputs=(), signature=None, record=Fals
         stage = target.parent / _stage_name(target, "stage")
         with _as_output_error(target):
             stage.touch(exist_ok=False)
+        remove = functools.partial(stage.unlink, missing_ok=True)
         try:
-            yield stage
-            check_interrupted()
-            with _as_output_error(target):
+            with on_abort(remove):
+                yield stage
+            with publishing(), _as_output_error(target):
                 os.replace(stage, target)
                 _record(target, record)
         finally:
-            stage.unlink(missing_ok=True)
+            remove()
 
 
 # --- result files ---------------------------------------------------------------------

@@ -11,8 +11,10 @@ import inspect
 
 import numpy as np
 import torch
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import Callback, ProgressBar
 from sklearn.utils import check_random_state
+
+from sklasd._interrupt import check_interrupted
 
 
 def batch_bounds(n, batch_size):
@@ -26,11 +28,24 @@ def batch_bounds(n, batch_size):
     return list(zip([0] + stops[:-1], stops))
 
 
+class StopOnSignal(Callback):
+    """End training at the next batch after the ``sklasd`` command got SIGINT / SIGTERM.
+
+    It raises ``sklasd._interrupt.Interrupted``, which skorch's loop lets through
+    (it catches ``KeyboardInterrupt`` only, keeping a half-trained net); outside the
+    command it does nothing.
+    """
+
+    def on_batch_end(self, net, **kwargs):
+        check_interrupted()
+
+
 def make_batch_net(net_class, estimator, *, module, criterion, train_split):
     """A skorch net of ``net_class`` for ``estimator``'s skorch parameters, fed whole batches.
 
     The estimator's ``callbacks`` are deep-copied (the given objects stay unchanged),
-    its ``_default_callbacks()`` added, and a progress bar when ``verbose``; its
+    its ``_default_callbacks()`` added, :class:`StopOnSignal`, and a progress bar
+    when ``verbose``; its
     ``_net_params()`` are extra ``NeuralNet`` arguments. An optimizer that has a
     multi-tensor implementation (``foreach``: Adam, AdamW, SGD, ...) uses it: the
     same updates (the HVAE's losses agree to the last bit) in a few vectorized calls
@@ -42,7 +57,7 @@ def make_batch_net(net_class, estimator, *, module, criterion, train_split):
         params["optimizer__foreach"] = True
     params.update(estimator._net_params())
     callbacks = copy.deepcopy(list(estimator.callbacks or []))
-    callbacks += estimator._default_callbacks()
+    callbacks += [*estimator._default_callbacks(), ("stop_on_signal", StopOnSignal())]
     if estimator.verbose:
         callbacks.append(ProgressBar(batches_per_epoch="count"))
     return net_class(

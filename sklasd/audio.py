@@ -283,8 +283,12 @@ def load_audio(path, *, sr=None, channel=None, min_samples=1):
     return check_signal(y, path, min_samples), int(file_sr)
 
 
-def read_into(path, out, sr, channel=None, pcm=None):
-    """Decode the first ``len(out)`` samples of a mono file at ``sr`` Hz into ``out``.
+#: Samples of a 16-bit file :func:`read_into` converts at a time.
+PCM_BLOCK = 2 ** 20
+
+
+def read_into(path, out, sr, channel=None, pcm=None, start=0):
+    """Decode ``len(out)`` samples of a mono file at ``sr`` Hz into ``out``.
 
     The allocation-free fast path of :func:`load_audio`: it applies only where that
     function would neither resample nor down-mix, and gives the same samples there,
@@ -299,16 +303,19 @@ def read_into(path, out, sr, channel=None, pcm=None):
         The rate the file must have.
     channel : int or None, default=None
         As in :func:`load_audio` (for a mono file None, 0 and -1 are its channel).
-    pcm : ndarray of shape (n_samples,), int16, or None, default=None
-        Scratch buffer for 16-bit PCM files (allocated when None): libsndfile
-        reads those as integers about 3x faster than as floats, and their scaling
-        by 1 / 32768 is exact in float32, so ``out`` holds the same samples.
+    pcm : ndarray of shape (n_block,), int16, or None, default=None
+        Scratch buffer for 16-bit PCM files, read ``n_block`` samples at a time
+        (allocated with ``min(n_samples, PCM_BLOCK)`` when None): libsndfile reads
+        those as integers about 3x faster than as floats, and their scaling by
+        1 / 32768 is exact in float32, so ``out`` holds the same samples.
+    start : int, default=0
+        The first sample read (a block of a long recording).
 
     Returns
     -------
     done : bool
         False, with ``out`` unspecified, where the file is not mono at ``sr``, holds
-        fewer than ``len(out)`` samples, a non-finite one, or cannot be read: call
+        fewer than ``start + len(out)`` samples, a non-finite one, or cannot be read: call
         :func:`load_audio`, which decodes it or names the problem.
 
     Examples
@@ -322,17 +329,22 @@ def read_into(path, out, sr, channel=None, pcm=None):
     n = out.shape[0]
     try:
         with sf.SoundFile(_sf_path(path)) as f:
-            if f.samplerate != sr or f.channels != 1 or f.frames < n:
+            if f.samplerate != sr or f.channels != 1 or f.frames < start + n:
                 return False
+            if start:
+                f.seek(start)
             if f.subtype != "PCM_16":
                 return (f.read(n, dtype="float32", out=out).shape[0] == n
                         and bool(np.isfinite(out).all()))
-            pcm = f.read(n, dtype="int16", out=pcm)
+            if pcm is None:
+                pcm = np.empty(max(1, min(n, PCM_BLOCK)), np.int16)
+            for k in range(0, n, len(pcm)):
+                block = f.read(out=pcm[:n - k])
+                if block.shape[0] != min(len(pcm), n - k):
+                    return False
+                np.multiply(block, np.float32(1 / 32768), out=out[k:k + len(block)])
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
         return False
-    if pcm.shape[0] != n:
-        return False
-    np.multiply(pcm, np.float32(1 / 32768), out=out)
     return True
 
 

@@ -22,10 +22,11 @@ or trust.
 
 import argparse
 import contextlib
+import contextvars
 from pathlib import Path
 
 from sklasd import __version__
-from sklasd._interrupt import Interrupted, signals_interrupt
+from sklasd._interrupt import Interrupted, check_interrupted, signals_interrupt
 from sklasd._log import LOGGER, PROGRESS, logging_to_stderr
 from sklasd._outputs import output_file, output_folder, write_csv
 from sklasd.engine import MAGIC, load_models, save_models
@@ -40,6 +41,31 @@ def _run_options(args):
     return dict(model=args.model, epochs=args.epochs, random_state=args.seed,
                 device=args.device, n_jobs=args.n_jobs, denoiser=args.denoiser,
                 skip_bad=args.skip_bad)
+
+
+#: The command's open output (an ExitStack), set by :func:`_execute`; not an attribute
+#: of ``args``.
+_OUTPUT = contextvars.ContextVar("sklasd_output")
+
+
+def _publish():
+    """Move the staged output into place now (``sklasd._outputs``), so that the results
+    printed and the messages logged after it come once the results are in place. The
+    progress line ends here."""
+    PROGRESS.close()
+    _OUTPUT.get().close()
+
+
+def _machine_model(models, machine_type):
+    """``(machine_type, pipeline)`` of a model file: the one asked for, or its only one."""
+    if machine_type is None and len(models) > 1:
+        raise ValueError(f"the model holds several machine types {sorted(models)}: "
+                         "choose one with --machine-type")
+    machine_type = machine_type or next(iter(models))
+    if machine_type not in models:
+        raise ValueError(f"machine type {machine_type!r} is not in the model "
+                         f"(it has {sorted(models)})")
+    return machine_type, models[machine_type]
 
 
 def _print_metrics(metrics):
@@ -60,10 +86,8 @@ def cmd_run(args, stage, log):
     result = run(args.data_dir, train_fraction=args.train_fraction,
                  min_train_clips=args.min_train_clips, scheduler=args.scheduler,
                  **_run_options(args))
-    try:
-        result.write(stage, report=not args.no_report, base_dir=Path(args.out).resolve())
-    finally:
-        PROGRESS.close()  # the progress line ends before results are printed
+    result.write(stage, report=not args.no_report, base_dir=Path(args.out).resolve())
+    _publish()
     _print_metrics(result.metrics)
     log(f"results written to {Path(args.out).resolve()}")
     return 0
@@ -82,23 +106,26 @@ def cmd_fit(args, stage, log):
     from sklasd.engine import fit_models
 
     models, _ = fit_models(args.train_dir, **_run_options(args))
-    PROGRESS.close()
     save_models(models, stage)
+    _publish()
     log(f"model for {', '.join(models)} written to {args.output}")
     return 0
 
 
 def cmd_score(args, stage, log):
     from sklasd.engine import score_models
+    from sklasd.export import load_onnx_models  # an .onnx file: onnxruntime, no pickle
 
-    result = score_models(load_models(args.model_file), args.test_dir,
-                          machine_type=args.machine_type, machine_id=args.machine_id,
-                          skip_bad=args.skip_bad)
-    PROGRESS.close()
+    models = (load_onnx_models if str(args.model_file).lower().endswith(".onnx")
+              else load_models)(args.model_file)
+    result = score_models(models, args.test_dir, machine_type=args.machine_type,
+                          machine_id=args.machine_id, skip_bad=args.skip_bad)
     if stage is None:
+        PROGRESS.close()
         write_csv(result.results, index=False)
     else:
         result.write(stage)
+    _publish()
     decisions = result.results["decision_result"]
     log(f"scored {len(decisions)} file(s) ({len(result.skipped)} skipped) into "
         f"{args.output}: {int(decisions.sum())} called anomalous (score above "
@@ -119,6 +146,16 @@ def cmd_watch(args, stage, log):
     except Interrupted as exc:
         log(f"{exc}: stopped; the log in {args.output} is complete")
         return exc.exit_status
+    return 0
+
+
+def cmd_export(args, stage, log):
+    from sklasd.export import save_onnx
+
+    machine_type, model = _machine_model(load_models(args.model_file), args.machine_type)
+    save_onnx(model, stage, machine_type=machine_type, machine_id=args.machine_id,
+              duration=args.duration, int8=args.int8)
+    log(f"[{machine_type}] ONNX model written to {args.output}")
     return 0
 
 
@@ -253,7 +290,8 @@ def build_parser():
 
     score = _subparser(sub, "score", "score recordings with a saved model (a model file "
                                      "runs code when loaded: use only trusted ones)")
-    score.add_argument("model_file", help="model file written by `sklasd fit`")
+    score.add_argument("model_file", help="model file written by `sklasd fit`, or an "
+                                          ".onnx file of `sklasd export` (no code runs)")
     score.add_argument("test_dir", nargs="+",
                        help="folder(s) of recordings or audio files to score")
     score.add_argument("-o", "--output", required=True, metavar="DIR",
@@ -307,6 +345,24 @@ def build_parser():
     watch.add_argument("-v", "--verbose", action="store_const", const=1,
                        dest="verbosity", help="also a line per recording scored")
     watch.set_defaults(func=cmd_watch, output_kind=None, output_attr="output")
+
+    export = _subparser(sub, "export", "export a model file's pipeline to ONNX "
+                                       "(sklasd[onnx]; the model file runs code when "
+                                       "loaded, the ONNX file does not)")
+    export.add_argument("model_file", help="model file written by `sklasd fit` or `run`")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the .onnx file to write")
+    export.add_argument("--machine-type", default=None,
+                        help="which machine type's pipeline, if the model holds several")
+    export.add_argument("--machine-id", default=None,
+                        help="for an idcae model: the machine ID the graph scores as")
+    export.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="fixed clip length of the graph (default: any length, "
+                             "or the length the pipeline crops clips to)")
+    export.add_argument("--int8", action="store_true",
+                        help="store the neural network's weights as int8")
+    _messages(export, skip_bad=False)
+    export.set_defaults(func=cmd_export, output_kind="file", output_attr="output")
     return parser
 
 
@@ -370,8 +426,14 @@ def _execute(args):
         _check_device(args.device)
     args.denoiser = None if getattr(args, "denoise", None) is None else \
         _load_denoiser(args.denoise)
-    with _open_output(args) as stage:
-        return args.func(args, stage, LOGGER.info)
+    check_interrupted()  # a signal during the imports
+    with contextlib.ExitStack() as output:  # closed by _publish, or on an error
+        stage = output.enter_context(_open_output(args))
+        token = _OUTPUT.set(output)
+        try:
+            return args.func(args, stage, LOGGER.info)
+        finally:
+            _OUTPUT.reset(token)
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,80 @@ def test_signal_while_training_ends_the_run_with_no_results(machine_folder, tmp_
     assert f"sklasd: error: {word}: no results written" in stderr
     assert stdout == ""  # no results table: the stopped training never looks complete
     assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def _signal_at(data, out, delay, signum):
+    """Send ``signum`` ``delay`` s into ``sklasd fit`` (training until a signal arrives);
+    the seconds from the signal to the exit, the exit status, stdout, stderr."""
+    proc = _spawn("fit", data, "-o", out / "model.joblib", "--model", "ae",
+                  "--epochs", "100000", "--quiet")
+    time.sleep(delay)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout=2)
+    finally:
+        latency = time.monotonic() - sent
+        stdout, stderr = proc.communicate(timeout=120)  # kills nothing: ends it if late
+    return latency, proc.returncode, stdout, stderr
+
+
+# importing, decoding / numba's compile (librosa), building the net, training
+@pytest.mark.parametrize("delay, signum", [(0.3, signal.SIGTERM), (1.0, signal.SIGINT),
+                                           (2.0, signal.SIGTERM), (4.0, signal.SIGINT)])
+def test_a_signal_anywhere_in_the_first_seconds_ends_the_command(machine_folder, tmp_path,
+                                                                 delay, signum):
+    out = tmp_path / "out"
+    out.mkdir()
+    latency, status, stdout, stderr = _signal_at(machine_folder, out, delay, signum)
+    word = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert (status, stdout, stderr) == (128 + signum, "",
+                                        f"sklasd: error: {word}: no results written\n")
+    assert latency < 2
+    assert list(out.iterdir()) == []
+
+
+def test_a_signal_where_no_check_comes_still_ends_the_command(tmp_path):
+    """A signal during one long call (here a sleep) with no check: the watcher removes
+    what was staged and exits, 0.5 s after the signal."""
+    staged = tmp_path / "staged"
+    staged.write_text("x")
+    code = ("import time, pathlib, sys; from sklasd._interrupt import install, on_abort; "
+            "install(); p = pathlib.Path(sys.argv[1]); "
+            "ctx = on_abort(p.unlink); ctx.__enter__(); print('ready', flush=True); "
+            "time.sleep(30); print('not interrupted')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(staged)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.readline() == "ready\n"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 2
+    assert (proc.returncode, stdout, stderr) == (
+        143, "", "sklasd: error: terminated: no results written\n")
+    assert not staged.exists()
+
+
+def test_the_success_message_comes_after_the_results_are_in_place(machine_folder,
+                                                                   tmp_path):
+    import logging
+
+    model = tmp_path / "model.joblib"
+    seen = []
+
+    class Spy(logging.Handler):
+        def emit(self, record):
+            if "written" in record.getMessage():
+                seen.append(model.exists())
+
+    spy = Spy()
+    logging.getLogger("sklasd").addHandler(spy)
+    try:
+        assert main(["fit", str(machine_folder), "-o", str(model), "--epochs", "1"]) == 0
+    finally:
+        logging.getLogger("sklasd").removeHandler(spy)
+    assert seen == [True]
 
 
 def test_two_runs_into_one_folder(machine_folder, tmp_path, capsys):

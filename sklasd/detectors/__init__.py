@@ -1,9 +1,8 @@
 """Unsupervised anomaly detectors.
 
-The detectors are imported when first used (PEP 562): ``import sklasd.detectors``
-and the detectors without a network (:class:`KNeighborsDetector`,
-:class:`MahalanobisDetector`, :class:`GaussianMixtureDetector`,
-:class:`WeightedEnsembleDetector`) do not import torch.
+Each detector's module is imported when the detector is first used (PEP 562), so
+``import sklasd.detectors`` and the pooled-feature detectors (and a model file
+holding one) do not import torch, about 200 MB of memory; the neural detectors do.
 """
 
 from sklasd.utils._lazy import lazy_attributes

@@ -14,6 +14,7 @@ import torch
 from skorch.utils import to_tensor
 from sklearn.utils.validation import validate_data
 
+from .._interrupt import check_interrupted
 from ._core import SCORE_UNITS, BaseSkorchDetector
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -171,18 +172,26 @@ windows_per_clip, threshold_quantile, device, precision, random_state, verbose
     def _per_unit(self, X, meta, function):
         """``function(y_pred, y_true)`` of every unit: float64 ``(n_clips, n_units, ...)``."""
         n_units = self._n_units(X)
+        # whole clips per forward pass; a long recording's units in blocks (each
+        # unit's score depends on that unit only)
         clips_per_batch = max(1, SCORE_UNITS // n_units)
+        units_per_batch = min(n_units, SCORE_UNITS)
         self.net_.criterion_.train(False)
         out = []
         with self._scoring():
             for c0 in range(0, X.shape[0], clips_per_batch):
                 clips = np.arange(c0, min(c0 + clips_per_batch, X.shape[0]))
-                c, u = np.repeat(clips, n_units), np.tile(np.arange(n_units), len(clips))
-                Xi, yi = self._batch_for(X, c, u, meta, training=False)
-                y_pred = self.net_.evaluation_step((Xi, yi), training=False)
-                s = function(y_pred, to_tensor(yi, device=self.net_.device))
-                s = s.double().cpu().numpy()
-                out.append(s.reshape(len(clips), n_units, *s.shape[1:]))
+                blocks = []
+                for u0 in range(0, n_units, units_per_batch):
+                    check_interrupted()
+                    units = np.arange(u0, min(u0 + units_per_batch, n_units))
+                    c, u = np.repeat(clips, len(units)), np.tile(units, len(clips))
+                    Xi, yi = self._batch_for(X, c, u, meta, training=False)
+                    y_pred = self.net_.evaluation_step((Xi, yi), training=False)
+                    s = function(y_pred, to_tensor(yi, device=self.net_.device))
+                    s = s.double().cpu().numpy()
+                    blocks.append(s.reshape(len(clips), len(units), *s.shape[1:]))
+                out.append(np.concatenate(blocks, axis=1))
         return np.concatenate(out)
 
     def _frame_scores(self, X, meta):

@@ -55,12 +55,15 @@ class _FrameNorm(torch.nn.Module):
         self.eps = eps
 
     def forward(self, x):
+        # normalized over self.weight.shape (= the channels): a constant shape, which
+        # torch.onnx.export can trace (x.shape[-1:] it cannot, with dynamic axes)
         if x.dim() == 4:  # channels-last: the permuted view is contiguous, no copy
             x = x.permute(0, 2, 3, 1)
-            return F.layer_norm(x, x.shape[-1:], self.weight, self.bias,
+            return F.layer_norm(x, self.weight.shape, self.weight, self.bias,
                                 self.eps).permute(0, 3, 1, 2)
         x = x.transpose(1, 2)
-        return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps).transpose(1, 2)
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias,
+                            self.eps).transpose(1, 2)
 
 
 def _conv(conv, x):

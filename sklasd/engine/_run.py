@@ -146,7 +146,8 @@ def score_clips(model, X, machine_id):
     step's threshold, as its ``predict`` would give them.
     """
     PROGRESS.phase("scoring")
-    scores = np.asarray(call_with_machine_id(model, "anomaly_score", X, machine_id),
+    Xt = model[:-1].transform(X) if len(model) > 1 else X
+    scores = np.asarray(call_with_machine_id(model[-1], "anomaly_score", Xt, machine_id),
                         dtype=float)
     return scores, (scores > model[-1].threshold_).astype(int)
 

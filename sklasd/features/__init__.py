@@ -22,9 +22,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._frames import FrameStacker, SpectrogramScaler  # noqa: F401 (public here)
 from ._pooling import TemporalPooling, gwrp_weights  # noqa: F401 (public here)
-from ._spectra import MelBands, Workspace, frame, power_spectrum
-from sklasd.audio import (AudioError, check_signal, clip_name, load_audio, pcm_to_float,
-                          read_header, read_into)
+from ._spectra import BLOCK_FRAMES, MelBands, Workspace, frame, power_spectrum
+from sklasd._interrupt import check_interrupted
+from sklasd.audio import (PCM_BLOCK, AudioError, check_signal, clip_name, load_audio,
+                          pcm_to_float, read_header, read_into)
 
 from ..utils._sklearn_compat import Interval, StrOptions
 
@@ -89,6 +90,10 @@ def _log_inplace(M, *, power, log, eps):
         M *= np.float32(20.0 / power)
         return M
     return np.log(M, out=M)
+
+
+#: Samples a worker decodes at a time: chunks of long clips hold fewer clips.
+CHUNK_SAMPLES = 2 ** 20
 
 
 def _is_path(x):
@@ -214,7 +219,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         librosa to about 1e-6 dB but is slower. See Notes.
     batch_size : int, default=4
         Clips a worker decodes and transforms at a time (one clip's frames are one
-        vectorized FFT, in buffers the worker reuses).
+        vectorized FFT, in buffers the worker reuses); fewer for long clips, at most
+        about 2 ** 20 samples a chunk. A long recording's spectrum is computed 4096
+        frames at a time, so memory grows with its decoded size only, not with
+        the STFT's (each frame's spectrum is the same either way).
     n_jobs : int or None, default=None
         Threads that decode files and transform chunks (joblib's meaning: None is 1,
         -1 all cores); each takes the next chunk when free, so decoding in one
@@ -425,9 +433,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         if self.duration:
             lengths = [int(round(self.duration * self.sr))] * len(lengths)
         out = self._allocate(lengths)
-        chunks = [(pos[k:k + self.batch_size], n)
+        chunks = [(pos[k:k + per_chunk], n)
                   for n, pos in _length_groups(lengths)
-                  for k in range(0, len(pos), self.batch_size)]
+                  for per_chunk in [max(1, min(self.batch_size, CHUNK_SAMPLES // n))]
+                  for k in range(0, len(pos), per_chunk)]
         if self.verbose:
             from tqdm.auto import tqdm
 
@@ -534,11 +543,58 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         workspace = Workspace()
         bands = None if self.mel_basis_ is None else MelBands(self.mel_basis_)
         while (chunk := next_chunk()) is not None:
+            check_interrupted()
             positions, n_samples = chunk
+            if n_samples > CHUNK_SAMPLES and self._stream(sources[positions[0]], n_samples,
+                                                          out, positions[0], bands, workspace):
+                continue  # a long recording, alone in its chunk, read block by block
             signals = self._decode_chunk(sources, positions, n_samples, workspace)
             for i, frames in zip(positions, frame(signals, self.n_fft, self.hop_length)):
-                S = power_spectrum(frames, self.window_, self.power, workspace)
-                self._write_clip(out, i, S, bands)
+                self._write_blocks(self._clip_out(out, i, len(frames)),
+                                   lambda start, stop: frames[start:stop], bands, workspace)
+
+    def _write_blocks(self, clip, frames_of, bands, workspace):
+        """Log-mel of one clip into ``clip``, ``BLOCK_FRAMES`` frames at a time (a short
+        clip in one block); ``frames_of(start, stop)`` gives those frames ``(stop -
+        start, n_fft)``, or None when they cannot be read (then False is returned)."""
+        for start in range(0, clip.shape[1], BLOCK_FRAMES):
+            check_interrupted()
+            stop = min(start + BLOCK_FRAMES, clip.shape[1])
+            frames = frames_of(start, stop)
+            if frames is None:
+                return False
+            S = power_spectrum(frames, self.window_, self.power, workspace)
+            self._write_block(clip[:, start:stop], S, bands)
+        return True
+
+    def _stream(self, source, n_samples, out, i, bands, workspace):
+        """Clip ``i`` from a file, each block of frames decoded on its own (the padded
+        signal's samples the block spans): memory bounded whatever the length.
+
+        Returns False, with ``out[i]`` unspecified, where :func:`read_into` does not
+        apply (resampling, down-mixing, a short or bad file: the whole-clip path
+        decodes it or names the problem) or the padding needs the whole signal.
+        """
+        if not _is_path(source) or (self.center and self.pad_mode != "constant"):
+            return False
+        half = self.n_fft // 2 if self.center else 0
+        hop, n_fft = self.hop_length, self.n_fft
+        pcm = workspace.get("pcm", (min(n_samples, PCM_BLOCK),), np.int16)
+
+        def frames_of(start, stop):
+            first = start * hop - half  # the block's first sample in the clip
+            block = workspace.get("block", ((stop - start - 1) * hop + n_fft,), np.float32)
+            lo, hi = max(first, 0), min(first + len(block), n_samples)
+            block[:lo - first] = 0  # the centring pads
+            block[hi - first:] = 0
+            if not read_into(source, block[lo - first:hi - first], self.sr, self.channel,
+                             pcm, start=lo):
+                return None
+            return frame(block[None], n_fft, hop)[0]
+
+        n_frames = _frames(n_samples, n_fft, hop, self.center)
+        return self._write_blocks(self._clip_out(out, i, n_frames), frames_of, bands,
+                                  workspace)
 
     def _decode_chunk(self, sources, positions, n_samples, workspace):
         """The chunk's clips, padded for centring, in a reused float32 buffer.
@@ -549,7 +605,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         half = self.n_fft // 2 if self.center else 0
         signals = workspace.get("signals", (len(positions), n_samples + 2 * half),
                                 np.float32)
-        pcm = workspace.get("pcm", (n_samples,), np.int16)
+        pcm = workspace.get("pcm", (min(n_samples, PCM_BLOCK),), np.int16)
         for row, i in zip(signals, positions):
             clip = row[half:half + n_samples]
             s = sources[i]
@@ -559,17 +615,20 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
                 row[:] = np.pad(clip, half, mode=self.pad_mode)
         return signals
 
-    def _write_clip(self, out, i, power, bands):
-        """Mel product and logarithm of clip ``i``'s power spectrogram into ``out[i]``."""
-        n_frames = power.shape[1]
+    def _clip_out(self, out, i, n_frames):
+        """Clip ``i``'s ``(n_bins, n_frames)`` array of ``out`` (made for a list)."""
         if isinstance(out, list):
-            n_bins = power.shape[0] if bands is None else bands.n_mels
+            n_bins = self.n_fft // 2 + 1 if self.n_mels is None else self.n_mels
             out[i] = np.empty((n_bins, n_frames), dtype=np.float32)
+        return out[i]
+
+    def _write_block(self, out, power, bands):
+        """Mel product and logarithm of a power spectrogram block into ``out``."""
         if bands is None:
-            out[i][...] = power
+            out[...] = power
         else:
-            bands.apply(power, out[i])
-        _log_inplace(out[i], power=self.power, log=self.log, eps=self.eps)
+            bands.apply(power, out)
+        _log_inplace(out, power=self.power, log=self.log, eps=self.eps)
 
     def spectrogram_axes(self):
         """The axes of the spectrograms :meth:`transform` returns.

@@ -39,6 +39,21 @@ def gwrp_weights(n_frames, decay):
     return weights / weights.sum()
 
 
+#: Values of a clip's spectrogram sorted at a time: a long recording's sorted copies
+#: stay bounded (a 10 s clip's 128 mels x 313 frames are one group).
+SORT_VALUES = 2 ** 20
+
+
+def _gwrp(x, weights):
+    """GWRP of each row of ``x`` ``(n_mels, n_frames)``: its values sorted in
+    descending order, times ``weights``; rows in groups of ``SORT_VALUES`` values."""
+    rows = max(1, SORT_VALUES // x.shape[1])
+    out = np.empty(x.shape[0])
+    for start in range(0, x.shape[0], rows):
+        out[start:start + rows] = -np.sort(-x[start:start + rows], axis=1) @ weights
+    return out
+
+
 class TemporalPooling(TransformerMixin, BaseEstimator):
     """Pool every log-mel bin over time: spectrogram layout -> pooled layout.
 
@@ -220,7 +235,7 @@ class TemporalPooling(TransformerMixin, BaseEstimator):
                 elif method == "mean":
                     stat[:] = x.mean(axis=1, dtype=np.float64)
                 else:
-                    stat[:] = -np.sort(-x, axis=1) @ weights
+                    stat[:] = _gwrp(x, weights)
         return pooled.reshape(X.shape[0], -1)
 
     def inverse_map(self, maps, X):

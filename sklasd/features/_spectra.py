@@ -15,10 +15,13 @@ clip's features never depend on the other clips of a call.
 import numpy as np
 import scipy.fft
 
-__all__ = ["MelBands", "Workspace", "frame", "power_spectrum"]
+__all__ = ["BLOCK_FRAMES", "MelBands", "Workspace", "frame", "power_spectrum"]
 
 #: Consecutive mel filters multiplied together as one dense block.
 FILTERS_PER_BAND = 16
+#: Frames whose spectrum is computed at a time: a long recording's STFT buffers
+#: (about 10 bytes per frame and FFT bin) stay bounded.
+BLOCK_FRAMES = 4096
 
 
 class MelBands:
@@ -57,7 +60,8 @@ class MelBands:
         Parameters
         ----------
         power : ndarray of shape (n_bins, n_frames), float32, C-contiguous rows
-        out : ndarray of shape (n_mels, n_frames), float32, C-contiguous rows
+        out : ndarray of shape (n_mels, n_frames), float32, contiguous rows (a block
+            of columns of a longer array too)
         """
         for start, stop, lo, hi, weights in self.blocks:
             np.matmul(weights, power[lo:hi], out=out[start:stop])

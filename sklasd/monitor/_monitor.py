@@ -86,7 +86,7 @@ class Monitor:
     ----------
     models : dict of str -> sklasd.pipeline.Pipeline, or Pipeline
         Fitted pipelines by machine type (a model file's content,
-        ``sklasd._modelfile.load_models``); one pipeline is machine type
+        ``sklasd.engine.load_models``); one pipeline is machine type
         ``"machine"``. Each final step needs ``threshold_``.
     alert_after : int, default=1
         Raise an alert when this many recordings of one machine type in a row are
