@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 
+from sklasd._interrupt import check_interrupted
 from sklasd._log import LOGGER
 
 from ._arrivals import Arrivals
@@ -157,7 +158,10 @@ def watch(folders, models, log_dir, *, once=False, polling=False, settle=2.0,
 def _loop(arrivals, monitor, events, trend, alerts, once):
     n_scored = 0
     while not (once and arrivals.idle):
-        for path in arrivals.take(timeout=1.0):
+        check_interrupted()  # a signal is only recorded: the loop ends the watch
+        # a short wait keeps a signal's end within the command's deadline
+        for path in arrivals.take(timeout=0.25):
+            check_interrupted()
             before = dict(monitor.changing_)
             row = monitor.check(path)
             events.append(row)
