@@ -3,6 +3,7 @@
 Importing this subpackage imports torch; ``import sklasd`` alone does not.
 """
 from .autoencoder import AutoencoderDetector
+from .auxiliary import AuxiliaryClassifierDetector
 from .ensemble import WeightedEnsembleDetector
 from .hvae import HVAEDetector
 from .idcae import IDConditionedAE
@@ -11,6 +12,7 @@ from .wavenet import WaveNetPredictor
 
 __all__ = [
     "AutoencoderDetector",
+    "AuxiliaryClassifierDetector",
     "GaussianMixtureDetector",
     "HVAEDetector",
     "IDConditionedAE",
