@@ -12,6 +12,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from sklasd.datasets import load_folder
+from sklasd.models import make_model
+from sklasd.pipeline import Pipeline
 
 EPOCHS = 30  # under 10 min per valve fit on 2 loaded cores
 
@@ -41,7 +43,21 @@ class WithOutliers(BaseEstimator):
                 domain = np.r_[np.asarray(domain).astype(str), np.full(len(O), "")]
         self.detector_ = clone(self.detector).fit(X, machine_id=ids, attributes=attributes,
                                                   domain=domain)
+        # the default knn on the set's own clips: the partner of the equal-weight pair
+        own = slice(0, len(X) - (0 if self.outliers is None else len(self.outliers)))
+        self.knn_ = Pipeline(make_model().steps[1:])  # the protocol computes the log-mel
+        d = None if domain is None else domain[own]
+        self.knn_.fit(X[own], **({} if d is None else {"domain": d}))
         return self
+
+    def pair_scores(self, X, machine_id=None):
+        """Mean of this detector's and the default knn's standardized scores: each
+        standardized with the mean and std of its leave-one-out training scores."""
+        knn = self.knn_[-1]
+        z = self.knn_.anomaly_score(X)
+        if len(knn.models_) == 1:  # no domains: raw distances
+            z = (z - knn.score_mean_[0]) / knn.score_std_[0]
+        return (self.anomaly_score(X, machine_id) + z) / 2
 
     def anomaly_score(self, X, machine_id=None):
         return self.detector_.anomaly_score(X, machine_id=np.asarray(machine_id).astype(str))

@@ -142,7 +142,8 @@ def suite_means(table, test_clips):
         rows.append({"method": method, "mean": sub["official"].mean(),
                      "weighted mean": np.average(sub["official"], weights=w),
                      "CV AUC": sub["CV AUC"].mean() if "CV AUC" in sub else np.nan})
-    return pd.DataFrame(rows).set_index("method")
+    return pd.DataFrame(rows, columns=["method", "mean", "weighted mean", "CV AUC"]
+                        ).set_index("method")
 
 
 def choose(means, eligible, tolerance=0.01):
@@ -282,16 +283,21 @@ def logmel():
 
 
 def run_spectrogram_model(make, S, frame, folds):
-    """Fit per fold on spectrograms: (test scores, test positions, fit seconds)."""
-    scores, tests, fit_s = [], [], 0.0
+    """Fit per fold on spectrograms: (test scores, test positions, fit seconds, the
+    scores of the pair with the default knn where the model has ``pair_scores``)."""
+    scores, pairs, tests, fit_s = [], [], [], 0.0
     for train, test in folds:
         model = make()
         start = time.perf_counter()
         fit(model, S[train], **metadata(frame, train))
         fit_s += time.perf_counter() - start
-        scores.append(score(model, S[test], metadata(frame, test)["machine_id"]))
+        ids = metadata(frame, test)["machine_id"]
+        scores.append(score(model, S[test], ids))
+        if hasattr(model, "pair_scores"):
+            pairs.append(model.pair_scores(S[test], ids))
         tests.append(test)
-    return np.concatenate(scores), np.concatenate(tests), fit_s
+    pairs = np.concatenate(pairs) if pairs else None
+    return np.concatenate(scores), np.concatenate(tests), fit_s, pairs
 
 
 def fit_pyod(frame, train, epochs):
@@ -309,6 +315,11 @@ def fit_pyod(frame, train, epochs):
 def run_pyod(frame, train, test, epochs):
     model, X, fit_s = fit_pyod(frame, train, epochs)
     return np.asarray(model.decision_function([X[i] for i in test]), np.float64), fit_s
+
+
+def _row_line(row):
+    return ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in row.items())
 
 
 def fmt(table):
@@ -351,12 +362,17 @@ def main():
         train_all = np.unique(np.concatenate([tr for tr, _ in folds]))
         for method, (factory, _) in models.items():
             make = factory(frame["machine_type"].iloc[0], logmel(), SHARED)
-            scores, test, fit_s = run_spectrogram_model(make, S, frame, folds)
+            scores, test, fit_s, pairs = run_spectrogram_model(make, S, frame, folds)
+            if pairs is not None:
+                rows.append(evaluate(data, f"{method} + knn (equal weights)", frame, test,
+                                     pairs, **{"fit s": fit_s}))
+                print("  " + _row_line(rows[-1]), flush=True)
             cv = np.nan  # the embedding candidates: too slow to cross-validate here
             if not (args.no_cv or data == "valve+target" or method in embedding):
                 cv = normal_cv(make, S[train_all], metadata(frame, train_all))
             rows.append(evaluate(data, method, frame, test, scores, **{"CV AUC": cv,
                                                                        "fit s": fit_s}))
+            print("  " + _row_line(rows[-1]), flush=True)
         if not args.no_pyod:
             scores, tests, fit_s = [], [], 0.0
             for train, test in folds:
@@ -365,6 +381,7 @@ def main():
                 fit_s += f
             rows.append(evaluate(data, "PyOD AudioAE", frame, np.concatenate(tests),
                                  np.concatenate(scores), **{"fit s": fit_s}))
+            print("  " + _row_line(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     test_clips = {data: sum(len(te) for _, te in folds) for data, _, folds in suite()}
     means = suite_means(table[table["data"].isin(test_clips)], test_clips)

@@ -17,6 +17,8 @@ from ..features import SpectrogramScaler
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import check_spectrograms
 from ._core import BaseSkorchDetector
+from .idcae import _check_ids, _encode_ids
+from .pooled import _check_domain
 
 __all__ = ["AuxiliaryClassifierDetector"]
 
@@ -355,7 +357,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
     def _check_metadata(self, metadata, n_clips, reset):
         ids = metadata.get("machine_id")
         if ids is not None:
-            ids = _per_clip(ids, n_clips, "machine_id").astype(str)
+            ids = _check_ids(ids, n_clips).astype(str)
         if not reset:
             return {"machine": self._encode_ids(ids, n_clips)}
         self.machine_ids_ = (np.array([None], dtype=object) if ids is None
@@ -374,7 +376,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
             self.self_supervised == "auto" and len(self.classes_) < 2) else 1)
         domain = metadata.get("domain")
         domain = (np.full(n_clips, "", dtype=object) if domain is None
-                  else _per_clip(domain, n_clips, "domain").astype(str))
+                  else _check_domain(domain, n_clips).astype(str))
         return {"label": codes.astype(np.int64), "machine": self._encode_ids(ids, n_clips),
                 "domain": domain}
 
@@ -388,14 +390,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
                 f"{type(self).__name__} was fitted with machine IDs "
                 f"{self.machine_ids_.tolist()}: pass machine_id (one ID per clip) to "
                 "score (with metadata routing enabled, a Pipeline routes it).")
-        index = {known: j for j, known in enumerate(self.machine_ids_.tolist())}
-        codes = np.array([index.get(i, -1) for i in ids.tolist()], dtype=np.int64)
-        if (codes < 0).any():
-            clip = int(np.flatnonzero(codes < 0)[0])
-            raise ValueError(
-                f"Unknown machine_id {ids.tolist()[clip]!r} (clip {clip}): {type(self).__name__} "
-                f"was fitted on machine IDs {self.machine_ids_.tolist()}.")
-        return codes
+        return _encode_ids(ids, self.machine_ids_, type(self).__name__)
 
     # --------------------------------------------------------------- network
     def _build_module(self):
@@ -505,11 +500,3 @@ def _leave_one_out_stats(R):
     distance = 1 - similarity.max(axis=1)
     std = float(distance.std())
     return float(distance.mean()), std if std > 0 else 1.0
-
-
-def _per_clip(values, n_clips, name):
-    values = np.asarray(values)
-    if values.shape != (n_clips,):
-        raise ValueError(f"{name} must hold one value per clip, shape ({n_clips},); got "
-                         f"shape {values.shape}.")
-    return values

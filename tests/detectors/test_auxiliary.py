@@ -99,7 +99,7 @@ def test_machine_id_errors(machines):
         det.anomaly_score(X[:2], machine_id=["id_00", "id_09"])
     with pytest.raises(ValueError, match="pass machine_id"):
         det.anomaly_score(X[:2])
-    with pytest.raises(ValueError, match="one value per clip"):
+    with pytest.raises(ValueError, match="one ID per clip"):
         AuxiliaryClassifierDetector(**SMALL).fit(X, machine_id=ids[:3])
     with pytest.raises(ValueError, match="one row per clip"):
         AuxiliaryClassifierDetector(**SMALL).fit(X, attributes=pd.DataFrame({"a": [1]}))
