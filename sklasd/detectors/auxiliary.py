@@ -209,7 +209,10 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
     -----
     Classes: the distinct rows of ``(machine_id, attribute columns...)``. Training
     units are excerpts of ``excerpt_length`` frames, standardized per mel bin with
-    the training clips' statistics.
+    the training clips' statistics. The network convolves over time only, the mel
+    bins being its input channels (the authors use 2-D ResNets): on 2 CPU cores a
+    2-D net of (16, 32, 64, 128) channels took 2-4 times longer per batch of
+    128 x 128 excerpts (measured on loaded cores).
 
     Score: for a clip ``x`` of machine ``m`` and each domain ``d`` with training
     clips of ``m``, ``z_d = (1 - max_r cos(e(x), r) - mu_md) / sigma_md`` over the
