@@ -147,8 +147,9 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         mel shifts of 8 bins up and down (the class to learn is also which
         transform was applied): ``"auto"`` does so only when the metadata give a
         single class, which would leave nothing to learn.
-    max_epochs : int, default=100
-        Training epochs.
+    max_epochs : int, default=30
+        Training epochs (the development protocol's setting; about 9 s per epoch
+        of 1,000 ten-second clips on 2 CPU cores, ``benchmarks/bench_embedding.py``).
     lr : float, default=1e-3
         Learning rate of ``optimizer``.
     batch_size : int, default=32
@@ -275,7 +276,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
 
     def __init__(self, loss="adacos", n_subclusters=16, scale=None, margin=0.5,
                  embedding_dim=128, channels=(128, 128, 128, 128), excerpt_length=128,
-                 excerpt_hop=32, mixup=True, self_supervised="auto", *, max_epochs=100,
+                 excerpt_hop=32, mixup=True, self_supervised="auto", *, max_epochs=30,
                  lr=1e-3, batch_size=32, optimizer=torch.optim.Adam, callbacks=None,
                  validation_fraction=None, windows_per_clip=2, threshold_quantile=0.9,
                  device="cpu", precision="float32", random_state=None, verbose=0):
