@@ -24,13 +24,15 @@ class WithOutliers(BaseEstimator):
     __metadata_request__fit = {"machine_id": True, "attributes": True, "domain": True}
     __metadata_request__decision_function = {"machine_id": True}
 
-    def __init__(self, detector, outliers=None, outlier_ids=None):
+    def __init__(self, detector, outliers=None, outlier_ids=None, domains=True):
         self.detector = detector
         self.outliers = outliers
         self.outlier_ids = outlier_ids
+        self.domains = domains
 
     def fit(self, X, y=None, machine_id=None, attributes=None, domain=None):
         X, ids = np.asarray(X), np.asarray(machine_id).astype(str)
+        domain = domain if self.domains else None  # one reference set per machine
         attributes = (pd.DataFrame(index=range(len(X))) if attributes is None
                       else pd.DataFrame(attributes).reset_index(drop=True))
         if self.outliers is not None:
@@ -83,13 +85,14 @@ def embedding_candidates():
     """name -> (factory(set machine type, logmel, shared folder), fits one clip)."""
     from sklasd.detectors.auxiliary import AuxiliaryClassifierDetector
 
-    def make(outliers, **params):
+    def make(outliers, domains=True, **params):
         def factory(machine_type, logmel, shared):
             O, ids = outlier_clips(machine_type, logmel, shared) if outliers else (None, None)
             detector = AuxiliaryClassifierDetector(max_epochs=EPOCHS, random_state=0, **params)
-            return lambda: WithOutliers(detector, O, ids)
+            return lambda: WithOutliers(detector, O, ids, domains)
         return factory
 
     return {"embedding adacos +outliers": (make(True), True),
+            "embedding adacos +outliers one-reference": (make(True, domains=False), True),
             "embedding adacos": (make(False), True),
             "embedding arcface +outliers": (make(True, loss="arcface", n_subclusters=1), True)}
