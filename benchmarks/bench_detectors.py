@@ -8,7 +8,8 @@ scoring throughput (clips per second, end to end from wav files, ``n_jobs=2``,
 median of 3 timed scorings; the generated set is scored from arrays). Then the mean official score over the
 real sets, by which ``sklasd.models.DEFAULT_MODEL`` is chosen.
 
-Data sets:
+Data sets (the development suite of ``benchmarks/protocol.py``, which chooses the
+settings and the default among pooled candidates, plus a generated set):
 
 - ``valve``: ``../shared/data/dcase2023-task2-valve``; train = the 2 training clips
   + the first 25 ``section_00_source_test_normal_*`` clips sorted by name; test =
@@ -42,7 +43,6 @@ and 40; the pooled pipelines have no epochs.)
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,11 +53,10 @@ from sklearn.utils.metadata_routing import get_routing_for_object
 
 from sklasd.detectors import WeightedEnsembleDetector
 
-from sklasd.datasets import load_folder, make_machine_sounds
-from sklasd.metrics import anomaly_report, official_score, section_scores
+from sklasd.datasets import make_machine_sounds
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from protocol import clips, evaluate, fit_pyod, mimii_sets, slider_set, valve_set
 N_JOBS = 2
 REPEATS = 3  # scoring is timed this many times; the median rate is reported
 
@@ -70,35 +69,6 @@ def median_timed(function):
         result = function()
         times.append(time.perf_counter() - start)
     return result, float(np.median(times))
-
-
-def valve_set():
-    bunch = load_folder(SHARED / "dcase2023-task2-valve")
-    frame = bunch.frame.reset_index(drop=True)
-    names = frame["filename"].map(lambda p: Path(p).name)
-    source_normal = ((frame["split"] == "test") & (frame["domain"] == "source")
-                     & (frame["target"] == 0))
-    first = sorted(names[source_normal])[:25]
-    train = ((frame["split"] == "train") | names.isin(first)).to_numpy()
-    return "valve", frame, [(np.flatnonzero(train), np.flatnonzero(~train))]
-
-
-def slider_set():
-    frame = load_folder(SHARED / "dcase2020-task2-lite").frame
-    frame = frame[(frame["machine_type"] == "slider") & (frame["machine_id"] == "id_00")]
-    frame = frame.reset_index(drop=True)
-    train = (frame["split"] == "train").to_numpy()
-    return "slider id_00", frame, [(np.flatnonzero(train), np.flatnonzero(~train))]
-
-
-def mimii_sets():
-    frame = load_folder(SHARED / "mimii-lite").frame
-    for machine_type, sub in frame.groupby("machine_type", sort=True):
-        sub = sub.reset_index(drop=True)
-        ids, normal = sub["machine_id"].to_numpy(), (sub["target"] == 0).to_numpy()
-        folds = [(np.flatnonzero((ids != left_out) & normal), np.flatnonzero(ids == left_out))
-                 for left_out in np.unique(ids)]
-        yield f"mimii/{machine_type}", sub.assign(section_label="leave-one-ID-out"), folds
 
 
 def generated_set():
@@ -116,15 +86,11 @@ def _call(model, method, X, machine_id):
     return getattr(model, method)(X)
 
 
-def _clips(frame):
-    return list(frame["data"]) if "data" in frame else list(frame["filename"])
-
-
 FITTED = {}  # (data set, pipeline) -> fitted pipeline, for the searched ensemble
 
 
 def run_sklasd(name, frame, train, test, epochs):
-    X, ids = _clips(frame), frame["machine_id"].to_numpy()
+    X, ids = clips(frame), frame["machine_id"].to_numpy()
     model = make_model(name, max_epochs=epochs, random_state=0, n_jobs=N_JOBS)
     start = time.perf_counter()
     _call(model, "fit", [X[i] for i in train], ids[train])
@@ -148,7 +114,7 @@ def halves(y, seed=0):
 
 def run_searched_ensemble(frame, train, test, members, step=0.01):
     """Cross-fitted weight search over fitted members; returns the row inputs."""
-    X = np.asarray(_clips(frame), dtype=object)
+    X = np.asarray(clips(frame), dtype=object)
     y_test = frame["target"].to_numpy()[test]
     scores, weights = np.empty(len(test)), []
     start = time.perf_counter()
@@ -167,14 +133,7 @@ def run_searched_ensemble(frame, train, test, members, step=0.01):
 
 
 def run_pyod(frame, train, test, epochs):
-    from pyod.models.audio_ae import AudioAE
-
-    X = _clips(frame)
-    X = [(x, 16000) if not isinstance(x, str) else x for x in X]
-    model = AudioAE(sr=16000, random_state=0, epoch_num=epochs)
-    start = time.perf_counter()
-    model.fit([X[i] for i in train])
-    fit_s = time.perf_counter() - start
+    model, X, fit_s = fit_pyod(frame, train, epochs)
     scores, seconds = median_timed(lambda: model.decision_function([X[i] for i in test]))
     return np.asarray(scores, dtype=np.float64), fit_s, len(test) / seconds
 
@@ -183,7 +142,7 @@ def run_logmel(frame, train, test):
     """The feature extractor alone on the test clips: the bound of every rate."""
     from sklasd.features import LogMelTransformer
 
-    X = _clips(frame)
+    X = clips(frame)
     _, seconds = median_timed(
         lambda: LogMelTransformer(n_jobs=N_JOBS).fit_transform([X[i] for i in test]))
     return None, 0.0, len(test) / seconds
@@ -194,8 +153,8 @@ def warm_up(sets):
     first pipeline timed would otherwise pay for thread-pool start-up and first-call
     costs that the others do not."""
     _, frame, _ = sets[0]
-    clips = _clips(frame)[:4]
-    make_model(n_jobs=N_JOBS).fit(clips).anomaly_score(clips)
+    few = clips(frame)[:4]
+    make_model(n_jobs=N_JOBS).fit(few).anomaly_score(few)
 
 
 def run_folds(run, frame, folds):
@@ -216,19 +175,8 @@ def run_folds(run, frame, folds):
 def row(data, method, frame, test, scores, fit_s, rate):
     if scores is None:  # the log-mel reference row
         return {"data": data, "method": "(log-mel only)", "score clips/s": rate}
-    sub = frame.iloc[test]
-    y = sub["target"].to_numpy()
-    domain = sub["domain"].to_numpy() if (sub["domain"] != "").all() else None
-    pooled = section_scores(y, scores, domain=domain)
-    sections = sub.get("section_label", sub["machine_id"]).to_numpy()
-    report = anomaly_report(y, scores, machine_type=sub["machine_type"].to_numpy(),
-                            machine_id=sections, domain=domain)
-    return {"data": data, "method": method, "AUC": pooled["AUC"], "pAUC": pooled["pAUC"],
-            "AUC (source)": pooled.get("AUC (source)", np.nan),
-            "AUC (target)": pooled.get("AUC (target)", np.nan),
-            "official": official_score(report),
-            "clips n/a": f"{(y == 0).sum()}/{(y == 1).sum()}",
-            "fit s": fit_s, "score clips/s": rate}
+    return evaluate(data, method, frame, test, scores, **{"fit s": fit_s,
+                                                          "score clips/s": rate})
 
 
 def main():

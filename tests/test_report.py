@@ -192,7 +192,8 @@ def test_run_writes_the_report_and_report_rebuilds_it(tmp_path, capsys):
     _check_self_contained(page)
     assert len(page.clips) == 6 and [t for t, _ in page.tags].count("audio") == 6
     top = page.clips[0]["regions"]  # the default pipeline's map, in words
-    assert re.fullmatch(r"\d+\.\d-\d+\.\d s, \d+\.\d-\d+\.\d kHz(; .*)?", top), top
+    # times and bands to 0.1, or finer where a region is narrower (describe_regions)
+    assert re.fullmatch(r"\d+\.\d+-\d+\.\d+ s, \d+\.\d+-\d+\.\d+ kHz(; .*)?", top), top
     (out / "report.html").unlink()
     assert main(["report", str(out), "--quiet"]) == 0
     again = _Page((out / "report.html").read_text(encoding="utf-8"))

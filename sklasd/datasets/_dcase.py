@@ -1,6 +1,9 @@
 """Loaders for the DCASE Task 2 development layouts (2020, and 2021-2024)."""
 
+import functools
 import re
+
+import pandas as pd
 
 from ._layout import ParseError, load_layout, stated_condition
 
@@ -102,6 +105,35 @@ def parse_attributes(rest):
     return number, dict(zip(words[::2], words[1::2]))
 
 
+@functools.lru_cache(maxsize=64)
+def _attribute_tables(folder, _stamp):
+    """``{file name: {attribute: value}}`` from the ``attributes_XX.csv`` files of a
+    machine type folder (DCASE 2022+: ``file_name,d1p,d1v,d2p,d2v,...``, each
+    ``dNp`` an attribute's name and ``dNv`` its value). ``_stamp`` (the files' names
+    and modification times) renews the cache when they change."""
+    table = {}
+    for csv in sorted(folder.glob("attributes_*.csv")):
+        try:
+            frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+            raise ValueError(f"{csv}: not a DCASE attributes table ({exc})") from None
+        if "file_name" not in frame:
+            raise ValueError(f"{csv}: not a DCASE attributes table (no file_name column)")
+        names = [c for c in frame if c.endswith("p") and c[:-1] + "v" in frame]
+        for row in frame.to_dict("records"):
+            table[row["file_name"].rsplit("/", 1)[-1]] = {
+                row[n]: row[n[:-1] + "v"] for n in names if row[n]}
+    return table
+
+
+def _csv_attributes(path, split):
+    """The attributes of ``path`` in its machine type folder's ``attributes_XX.csv``."""
+    folder = path.parent.parent if split else path.parent
+    stamp = tuple((f.name, f.stat().st_mtime_ns)
+                  for f in sorted(folder.glob("attributes_*.csv")))
+    return _attribute_tables(folder, stamp).get(path.name, {}) if stamp else {}
+
+
 def _parse_dcase2021(path, root):
     match = _DCASE2021_NAME.match(path.name)
     if match is None:
@@ -112,6 +144,7 @@ def _parse_dcase2021(path, root):
         )
     number, attributes = parse_attributes(match["rest"] or match["unlabeled"])
     machine_type, folder_split = _type_and_split(path)
+    attributes.update(_csv_attributes(path, folder_split))
     return {
         "target": _TARGETS[match["label"]],
         "machine_type": machine_type,
@@ -215,7 +248,11 @@ def load_dcase2021_task2(data_dir, *, return_X_y=False, as_frame=False):
         attributes : DataFrame
             One column per attribute key (``pat``, ``vel``, ``loc``, ...; values as
             str, ``""`` where a clip lacks the key); a single ``attribute`` column
-            for tails that are not key/value pairs.
+            for tails that are not key/value pairs. The ``attributes_XX.csv``
+            tables of a machine type folder (DCASE 2022+: ``file_name`` and
+            ``d1p, d1v, d2p, d2v, ...`` name/value pairs) add their attributes to
+            the clips they list, so that clips named ``..._noAttribute.wav`` get
+            theirs.
         frame : DataFrame
             All of the above plus ``section`` (``"00"``), ``clip_number`` and ``sr``.
         DESCR : str

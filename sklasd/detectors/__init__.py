@@ -10,6 +10,7 @@ from sklasd.utils._lazy import lazy_attributes
 # public name -> module of this subpackage that defines it
 _MODULES = {
     "AutoencoderDetector": ".autoencoder",
+    "AuxiliaryClassifierDetector": ".auxiliary",
     "GaussianMixtureDetector": ".pooled",
     "HVAEDetector": ".hvae",
     "IDConditionedAE": ".idcae",

@@ -307,17 +307,20 @@ class IDConditionedAE(BaseNeuralDetector):
         return np.unique(_check_ids(ids, n_clips))
 
     def _encode_ids(self, ids):
-        """Positions of ``ids`` in ``machine_ids_``; an unknown ID is an error."""
-        index = {known: j for j, known in enumerate(self.machine_ids_.tolist())}
-        codes = np.array([index.get(i, -1) for i in ids.tolist()], dtype=np.int64)
-        if (codes < 0).any():
-            clip = int(np.flatnonzero(codes < 0)[0])
-            raise ValueError(
-                f"Unknown machine_id {ids.tolist()[clip]!r} (clip {clip}): "
-                f"{type(self).__name__} was fitted on machine IDs "
-                f"{self.machine_ids_.tolist()}."
-            )
-        return codes
+        return _encode_ids(ids, self.machine_ids_, type(self).__name__)
+
+
+def _encode_ids(ids, known, owner):
+    """Positions of ``ids`` in the fitted IDs ``known``; an unknown ID is an error."""
+    index = {k: j for j, k in enumerate(known.tolist())}
+    codes = np.array([index.get(i, -1) for i in ids.tolist()], dtype=np.int64)
+    if (codes < 0).any():
+        clip = int(np.flatnonzero(codes < 0)[0])
+        raise ValueError(
+            f"Unknown machine_id {ids.tolist()[clip]!r} (clip {clip}): "
+            f"{owner} was fitted on machine IDs {known.tolist()}."
+        )
+    return codes
 
 
 def _check_ids(ids, n_clips):

@@ -104,6 +104,27 @@ def test_dcase2022_style_attributes(tmp_path, write_wav):
     assert {"car", "spd", "mic", "noise", "vel", "loc"} <= set(bunch.attributes.columns)
 
 
+def test_attributes_csv_adds_attributes(tmp_path, write_wav):
+    """DCASE 2022+ attributes_XX.csv: name/value pairs per file, read by file name."""
+    names = ["gearbox/train/section_00_source_train_normal_0000_noAttribute.wav",
+             "gearbox/test/section_00_target_test_normal_0001_volt_1.0.wav",
+             "fan/train/section_00_source_train_normal_0000_noAttribute.wav"]
+    for name in names:
+        write_wav(tmp_path / name)
+    (tmp_path / "gearbox" / "attributes_00.csv").write_text(
+        "file_name,d1p,d1v,d2p,d2v\n"
+        f"{names[0]},volt,1.3,wt,30\n"
+        f"{names[1]},volt,1.0,,\n")
+    frame = load_dcase2021_task2(tmp_path).frame.set_index("machine_type")
+    gearbox = frame.loc["gearbox"].set_index("split")
+    assert gearbox.loc["train", "volt"] == "1.3" and gearbox.loc["train", "wt"] == "30"
+    assert gearbox.loc["test", "volt"] == "1.0" and gearbox.loc["test", "wt"] == ""
+    assert frame.loc["fan", "volt"] == ""  # no table in its folder
+    (tmp_path / "gearbox" / "attributes_01.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="attributes_01.csv: not a DCASE attributes table"):
+        load_dcase2021_task2(tmp_path)
+
+
 @pytest.mark.parametrize("rest, expected", [
     ("0000_pat_01", ("0000", {"pat": "01"})),
     ("0012_vel_8_loc_A", ("0012", {"vel": "8", "loc": "A"})),
