@@ -20,7 +20,8 @@ import pandas as pd
 import sklearn
 from sklearn.metrics import roc_auc_score
 
-from bench_detectors import _call, _clips, generated_set, valve_set
+from bench_detectors import _call, generated_set
+from protocol import clips as _clips, valve_set
 from sklasd.models import make_model
 
 NEURAL = ("ae", "hvae", "idcae", "wavenet")
