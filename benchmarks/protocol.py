@@ -44,7 +44,7 @@ AUC. Never by a test figure outside this protocol.
 
 Usage: ``python benchmarks/protocol.py [--no-pyod] [--quick] [--embedding]``
 (``--quick``: PyOD's AudioAE trained for 5 epochs instead of 40; ``--embedding``
-adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/embedding_candidates.py``;
+adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/_embedding_candidates.py``;
 ``--sets``, ``--only`` restrict the run to some sets and candidates).
 """
 import argparse
@@ -346,7 +346,7 @@ def main():
     models = {name: (lambda *_, m=make: m, one) for name, (make, one) in candidates().items()}
     embedding = {}
     if args.embedding:
-        from embedding_candidates import embedding_candidates  # benchmarks/
+        from _embedding_candidates import embedding_candidates  # benchmarks/
 
         embedding = embedding_candidates()
         models.update(embedding)
