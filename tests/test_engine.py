@@ -23,7 +23,7 @@ def test_run_then_save_equals_the_command(dcase2020_lite, tmp_path, capsys):
         assert (tmp_path / "api" / name).read_bytes() == \
             (tmp_path / "cli" / name).read_bytes(), name
     # every test clip of the DCASE layout has one line, the borrowed one too
-    test_clips = sorted(str(p) for p in (folder / "test").glob("*.wav"))
+    test_clips = sorted(str(p.resolve()) for p in (folder / "test").glob("*.wav"))
     assert sorted(result.results["filename"]) == test_clips
     assert result.training[("pump", "id_04")].startswith("trained on 1 normal clip")
 
