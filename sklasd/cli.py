@@ -56,18 +56,6 @@ def _publish():
     _OUTPUT.get().close()
 
 
-def _machine_model(models, machine_type):
-    """``(machine_type, pipeline)`` of a model file: the one asked for, or its only one."""
-    if machine_type is None and len(models) > 1:
-        raise ValueError(f"the model holds several machine types {sorted(models)}: "
-                         "choose one with --machine-type")
-    machine_type = machine_type or next(iter(models))
-    if machine_type not in models:
-        raise ValueError(f"machine type {machine_type!r} is not in the model "
-                         f"(it has {sorted(models)})")
-    return machine_type, models[machine_type]
-
-
 def _print_metrics(metrics):
     import pandas as pd
 
@@ -150,9 +138,10 @@ def cmd_watch(args, stage, log):
 
 
 def cmd_export(args, stage, log):
+    from sklasd.engine import select_model
     from sklasd.export import save_onnx
 
-    machine_type, model = _machine_model(load_models(args.model_file), args.machine_type)
+    machine_type, model = select_model(load_models(args.model_file), args.machine_type)
     save_onnx(model, stage, machine_type=machine_type, machine_id=args.machine_id,
               duration=args.duration, int8=args.int8)
     log(f"[{machine_type}] ONNX model written to {args.output}")

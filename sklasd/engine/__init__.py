@@ -19,6 +19,7 @@ _MODULES = {
     "run": "._run", "RunResult": "._run", "RunSettings": "._run",
     "load_run": "._read", "rebuild_report": "._read",
     "fit_models": "._models", "score_models": "._models", "ScoreResult": "._models",
+    "select_model": "._models",
     "load_models": "._modelfile", "save_models": "._modelfile",
     "ModelFileError": "._modelfile", "MAGIC": "._modelfile",
     "OutputError": "sklasd._outputs",

@@ -15,7 +15,7 @@ from . import _folder
 from ._run import (RunSettings, _fit, listed, load_clips, new_model, score_clips,
                    screen_clips)
 
-__all__ = ["fit_models", "score_models", "ScoreResult", "audio_paths"]
+__all__ = ["fit_models", "score_models", "ScoreResult", "select_model", "audio_paths"]
 
 
 def _training_clips(frame):
@@ -130,6 +130,39 @@ def audio_paths(items):
     return np.asarray(paths, dtype=str)
 
 
+def select_model(models, machine_type=None):
+    """The pipeline of one machine type of a model file.
+
+    Parameters
+    ----------
+    models : dict of str -> sklasd.pipeline.Pipeline
+        Fitted pipelines by machine type (:func:`sklasd.engine.load_models`).
+    machine_type : str or None, default=None
+        The machine type to use; None when ``models`` holds one.
+
+    Returns
+    -------
+    machine_type : str
+        The machine type chosen.
+    model : sklasd.pipeline.Pipeline
+        Its pipeline.
+
+    Raises
+    ------
+    ValueError
+        If ``machine_type`` is None and ``models`` holds several, or it is not in
+        ``models``.
+    """
+    if machine_type is None and len(models) > 1:
+        raise ValueError(f"the model holds several machine types {sorted(models)}: "
+                         "choose one with --machine-type")
+    machine_type = machine_type or next(iter(models))
+    if machine_type not in models:
+        raise ValueError(f"machine type {machine_type!r} is not in the model "
+                         f"(it has {sorted(models)})")
+    return machine_type, models[machine_type]
+
+
 def score_models(models, data, *, machine_type=None, machine_id=None, skip_bad=False):
     """Score recordings with a fitted model of :func:`fit_models`.
 
@@ -155,14 +188,7 @@ def score_models(models, data, *, machine_type=None, machine_id=None, skip_bad=F
     ValueError
         If ``machine_type`` is needed or unknown, or a file cannot be used.
     """
-    if machine_type is None and len(models) > 1:
-        raise ValueError(f"the model holds several machine types {sorted(models)}: "
-                         "choose one with --machine-type")
-    machine_type = machine_type or next(iter(models))
-    if machine_type not in models:
-        raise ValueError(f"machine type {machine_type!r} is not in the model "
-                         f"(it has {sorted(models)})")
-    model = models[machine_type]
+    machine_type, model = select_model(models, machine_type)
     items = [data] if isinstance(data, (str, Path)) else list(data)
     paths, unlisted = listed(audio_paths, items)
     positions, skipped = screen_clips(paths, skip_bad, model, unlisted=unlisted)
