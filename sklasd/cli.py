@@ -200,8 +200,9 @@ def _common(parser):
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS),
                         help=f"pipeline to fit (default: {DEFAULT_MODEL}): " + "; ".join(
                             f"{name}: {desc}" for name, (desc, _) in MODELS.items()))
-    parser.add_argument("--epochs", type=_positive_int, default=100,
-                        help="training epochs (default: 100, as the baseline)")
+    parser.add_argument("--epochs", type=_positive_int, default=None,
+                        help="training epochs (default: the model's own: 100 as the "
+                             "baseline, 30 for embedding)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="cpu",
                         help="torch device: cpu, cuda, cuda:1, mps (default: cpu)")

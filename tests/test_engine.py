@@ -146,3 +146,12 @@ def test_score_names_section_files_as_the_dcase_2021_evaluator(machine_folder, t
                      "decision_result_motor_section_00_test.csv", "results.csv"]
     lines = pd.read_csv(tmp_path / names[0], header=None)
     assert len(lines) == len(list((machine_folder / "test").glob("*.wav")))
+
+
+@pytest.mark.parametrize("name, epochs", [("ae", 100), ("embedding", 30)])
+def test_epochs_default_to_the_models_own_setting(name, epochs):
+    from sklasd.engine import RunSettings
+    from sklasd.engine._run import new_model
+
+    assert new_model(RunSettings(name))[-1].max_epochs == epochs
+    assert new_model(RunSettings(name, epochs=7))[-1].max_epochs == 7

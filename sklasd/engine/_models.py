@@ -29,7 +29,7 @@ def _training_clips(frame):
                      "labelled anomalous")
 
 
-def fit_models(data, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="cpu",
+def fit_models(data, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="cpu",
                n_jobs=None, denoiser=None, skip_bad=False):
     """Fit one model per machine type on the normal (or unlabeled) clips of ``data``.
 

@@ -31,8 +31,10 @@ class RunSettings:
     model : str or sklasd.pipeline.Pipeline, default="knn"
         A :data:`sklasd.models.MODELS` name or an unfitted pipeline (cloned for
         every model the run fits).
-    epochs : int, default=100
-        Training epochs of neural detectors.
+    epochs : int or None, default=None
+        Training epochs of neural detectors; None is each model's own setting
+        (:data:`sklasd.models.MODEL_EPOCHS`: 100, as the DCASE baseline, or 30 for
+        ``"embedding"``).
     random_state : int, default=0
         Seed of the models, the borrowed clips and the folds.
     device : str, default="cpu"
@@ -48,7 +50,7 @@ class RunSettings:
     """
 
     model: object = DEFAULT_MODEL
-    epochs: int = 100
+    epochs: object = None
     random_state: int = 0
     device: str = "cpu"
     n_jobs: object = None
@@ -76,7 +78,8 @@ class RunSettings:
         if isinstance(self.model, str) and self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of "
                              f"{sorted(MODELS)}")
-        _check_int("epochs", self.epochs, 1)
+        if self.epochs is not None:
+            _check_int("epochs", self.epochs, 1)
         _check_int("min_train_clips", self.min_train_clips, 1)
         _check_int("random_state", self.random_state, None)
         if not (isinstance(self.train_fraction, numbers.Real)
@@ -470,7 +473,7 @@ def _data_dir(data):
     return os.path.commonpath([os.path.abspath(item) for item in data])
 
 
-def run(data=None, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="cpu",
+def run(data=None, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="cpu",
         n_jobs=None, train_fraction=0.5, min_train_clips=10, denoiser=None,
         scheduler=None, skip_bad=False):
     """Fit, score and evaluate one model per machine type (``sklasd run``).
@@ -497,8 +500,10 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=100, random_state=0, device="c
     model : str or sklasd.pipeline.Pipeline, default="knn"
         A name of :data:`sklasd.models.MODELS` or an unfitted pipeline (cloned for
         every model fitted).
-    epochs : int, default=100
-        Training epochs of neural detectors.
+    epochs : int or None, default=None
+        Training epochs of neural detectors; None is each model's own setting
+        (:data:`sklasd.models.MODEL_EPOCHS`: 100, as the DCASE baseline, or 30 for
+        ``"embedding"``).
     random_state : int, default=0
         Seed of the models, of the clips borrowed for training and of the folds.
     device : str, default="cpu"
