@@ -12,8 +12,8 @@ from ._plan import duration_notes, durations
 from sklasd.models import DEFAULT_MODEL
 
 from . import _folder
-from ._run import (RunSettings, _fit, listed, load_clips, new_model, score_clips,
-                   screen_clips)
+from ._run import (RunSettings, _fit, clip_metadata, listed, load_clips, new_model,
+                   score_clips, screen_clips)
 
 __all__ = ["fit_models", "score_models", "ScoreResult", "select_model", "audio_paths"]
 
@@ -71,7 +71,7 @@ def fit_models(data, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device
         kind = "normal" if (frame["target"].to_numpy()[rows] == 0).all() else "unlabeled"
         LOGGER.info("[%s] fitting on %d %s clips", machine_type, len(rows), kind)
         models[machine_type] = _fit(new_model(settings, machine_type), bunch.data[rows],
-                                    frame["machine_id"].to_numpy()[rows])
+                                    clip_metadata(frame, rows))
     return models, skipped
 
 
