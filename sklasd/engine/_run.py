@@ -17,6 +17,8 @@ from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import map_chunks, map_machine_types
 from sklasd.utils._routing import call_with_metadata
 
+from . import _run_level
+
 from . import _folder
 
 __all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
@@ -397,6 +399,51 @@ def _fit_type(settings, item, log):
                        log)
 
 
+# --- every machine type at once -----------------------------------------------------------
+#: The label of the run-level model on the progress line and in the notes.
+RUN_LEVEL = "every machine type"
+
+
+def _run_level_fit(settings, frame, data, train):
+    """One pipeline fitted on the clips ``train`` of every machine type, its machines
+    named by composite IDs (:mod:`sklasd.engine._run_level`)."""
+    joint = frame.assign(machine_id=_run_level.composite_ids(frame))
+    return _fit(new_model(settings, RUN_LEVEL), data[train], clip_metadata(joint, train))
+
+
+def _run_all_types(settings, frame, data, log):
+    """A run-level model: each machine type split as :func:`_run_type` splits it, one
+    model fitted on the union of their training clips, and every type's test clips
+    scored by the type's restriction of it; the clips it trains on are scored out of
+    fold by at most ``N_FOLDS`` such models, the folds drawn over all types' clips.
+    Returns what :func:`_run_type` returns, per machine type."""
+    types = sorted(frame["machine_type"].unique())
+    plans, positions = [], []
+    for machine_type in types:
+        where = np.flatnonzero(frame["machine_type"].to_numpy() == machine_type)
+        rows = frame.iloc[where].reset_index(drop=True)
+        plans.append(_plan_type(settings, machine_type, rows, data[where], log))
+        positions.append(where)
+    def joined(name):  # the plans' positions, in the run's clip table
+        return np.concatenate([where[getattr(plan, name)]
+                               for plan, where in zip(plans, positions)])
+
+    joint = _Plan(joined("train"), joined("test"),
+                  np.concatenate([plan.out_of_fold for plan in plans]), joined("candidates"))
+    log(f"[{RUN_LEVEL}] one {settings.model_name} model for {', '.join(types)}: "
+        f"fitting on {len(joint.train)} clips, scoring {len(joint.test)}")
+    model = _run_level_fit(settings, frame, data, joint.train)
+    frame = frame.assign(machine_id=_run_level.composite_ids(frame))
+    scores, decisions = _score_plan(settings, model, frame, data, joint, functools.partial(
+        _run_level.score_by_type, score_clips))
+    shared = f"; one model for every machine type of the run ({', '.join(types)})"
+    ends = np.cumsum([len(plan.test) for plan in plans])
+    return [(_run_level.type_model(model, machine_type), plan.test_frame,
+             scores[end - len(plan.test):end], decisions[end - len(plan.test):end],
+             {i: rule + shared for i, rule in plan.how.items()})
+            for machine_type, plan, end in zip(types, plans, ends)]
+
+
 def _group_notes(report, results):
     """The report's own note joined with a count of the clips of unusual duration."""
     notes = report["note"] if "note" in report else pd.Series("", index=report.index)
@@ -660,11 +707,19 @@ def _run(settings, data, scheduler, skip_bad, log, notes):
                                  log, unlisted)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     clips = bunch.data[kept]
-    PROGRESS.plan(frame["machine_type"].nunique())
-    items = [(machine_type, rows.reset_index(drop=True), clips[rows.index.to_numpy()])
-             for machine_type, rows in frame.groupby("machine_type", sort=True)]
-    fitted = map_machine_types(functools.partial(_fit_type, settings), items, scheduler,
-                               log)
+    if _run_level.learns_across_machine_types(new_model(settings, denoise=False)):
+        if scheduler is not None:
+            log(f"[{RUN_LEVEL}] note: the model learns across machine types: it is "
+                "fitted here, in one process, not on the Dask workers")
+        PROGRESS.plan(1)
+        fitted = _with_notes(RUN_LEVEL, log, _run_all_types, settings, frame, clips, log)
+        items = [(machine_type,) for machine_type in sorted(frame["machine_type"].unique())]
+    else:
+        PROGRESS.plan(frame["machine_type"].nunique())
+        items = [(machine_type, rows.reset_index(drop=True), clips[rows.index.to_numpy()])
+                 for machine_type, rows in frame.groupby("machine_type", sort=True)]
+        fitted = map_machine_types(functools.partial(_fit_type, settings), items,
+                                   scheduler, log)
     tested, training, models = [], {}, {}
     for (machine_type, *_), (model, test_frame, scores, decisions, how) in zip(
             items, fitted):
