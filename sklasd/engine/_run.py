@@ -486,7 +486,8 @@ class RunResult:
         (machine type, machine ID), with the columns ``notes`` and ``training``
         (what each ID's model trained on, in words).
     models : dict of str -> sklasd.pipeline.Pipeline
-        The fitted pipeline of each machine type.
+        The fitted pipeline of each machine type (of a run-level model, the type's
+        restriction of the one fitted pipeline).
     training : dict of (str, str) -> str
         What the model scoring each (machine type, machine ID) trained on.
     notes : list of str
@@ -619,7 +620,17 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="
     also trains on a seeded ``train_fraction`` of its other normal clips; those
     borrowed clips, and every clip of unlabeled recordings, are scored out of
     fold by models fitted without them (5-fold), so that every test clip gets one
-    score.
+    score. Every model gets at fit the metadata it requests (``machine_id``,
+    ``domain``, the ``attributes`` of DCASE 2021+ clips).
+
+    A model whose final step declares ``learns_across_machine_types`` (the
+    ``"embedding"`` model) is a run-level model: one pipeline is fitted on the
+    union of every machine type's training clips (each type split as above), its
+    machine IDs ``"<machine_type>/<machine_id>"`` (every type and ID a class), and
+    each type's test clips are scored by that type's restriction of it
+    (``select_machines``: the same network, plain IDs, the type's threshold), which
+    is also what ``models`` holds; the clips it trains on are scored out of fold by
+    at most 5 such models, the folds drawn over all types' clips.
 
     Parameters
     ----------
@@ -656,6 +667,7 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="
     scheduler : str or None, default=None
         Run the machine types on a Dask cluster (:func:`sklasd.parallel.connect`
         takes the same values: an address, a scheduler file, ``"local[:N]"``).
+        A run-level model is fitted in this process (a note says so).
     skip_bad : bool, default=False
         Skip unreadable or too short files with a warning (listed in ``skipped``)
         instead of raising.
