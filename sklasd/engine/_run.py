@@ -424,6 +424,7 @@ def _run_all_types(settings, frame, data, log):
         rows = frame.iloc[where].reset_index(drop=True)
         plans.append(_plan_type(settings, machine_type, rows, data[where], log))
         positions.append(where)
+
     def joined(name):  # the plans' positions, in the run's clip table
         return np.concatenate([where[getattr(plan, name)]
                                for plan, where in zip(plans, positions)])
