@@ -29,7 +29,7 @@ import pandas as pd
 from sklasd import __version__
 from sklasd._outputs import output_file
 from sklasd.pipeline import spectrogram_step
-from sklasd.utils._routing import call_with_machine_id
+from sklasd.utils._routing import call_with_metadata
 
 __all__ = ["write_report", "render_report", "summary_figures"]
 
@@ -153,8 +153,8 @@ def _anomaly_map(steps, log_mel, machine_id):
     log-mel is computed once), or None when the model has no ``anomaly_map``."""
     if not hasattr(steps, "anomaly_map"):
         return None
-    return np.asarray(call_with_machine_id(steps, "anomaly_map", [log_mel],
-                                           [machine_id])[0])
+    return np.asarray(call_with_metadata(steps, "anomaly_map", [log_mel],
+                                          machine_id=[machine_id])[0])
 
 
 

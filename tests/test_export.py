@@ -77,13 +77,14 @@ def test_wavenet_gaussian_scoring(clips):
 
 
 def test_id_conditioned_ae(clips):
-    from sklasd.utils._routing import call_with_machine_id
+    from sklasd.utils._routing import call_with_metadata
 
     train, test = clips
     model = make_model("idcae", max_epochs=1)
     model[-1].set_params(encoder_layer_sizes=(32,), decoder_layer_sizes=(32,))
-    call_with_machine_id(model, "fit", train, ["id_00", "id_01"] * 3)
-    expected = call_with_machine_id(model, "anomaly_score", test, ["id_01"] * len(test))
+    call_with_metadata(model, "fit", train, machine_id=["id_00", "id_01"] * 3)
+    expected = call_with_metadata(model, "anomaly_score", test,
+                                  machine_id=["id_01"] * len(test))
     np.testing.assert_allclose(_onnx(model, machine_id="id_01").anomaly_score(test),
                                expected, rtol=1e-4)
     with pytest.raises(ExportError, match="fitted with machine IDs"):

@@ -493,6 +493,71 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         tags.input_tags.three_d_array = True
         return tags
 
+    # ------------------------------------------------------ run-level models
+    #: One network can serve several machine types: the other types' machines are
+    #: outlier classes of each type's (Giri et al. 2020, Wilkinghoff 2021).
+    #: ``sklasd.run`` and ``sklasd fit`` therefore fit one pipeline on every machine
+    #: type's clips, each machine named by its type and ID, and keep per type the
+    #: copy of :meth:`select_machines`.
+    learns_across_machine_types = True
+
+    def select_machines(self, machine_ids, names=None):
+        """A copy that scores only the machines ``machine_ids``, under ``names``.
+
+        The copy shares the network (``net_``), the input scaler and the classes;
+        it keeps the references of those machines only and fits its threshold to
+        their training clips' scores (each left out of its own reference set, as
+        ``fit`` scores them). Its scores of those machines' clips equal this
+        detector's.
+
+        Parameters
+        ----------
+        machine_ids : sequence of str
+            Machine IDs of ``machine_ids_`` to keep.
+        names : sequence of str or None, default=None
+            The IDs the copy knows them by (the ``machine_id`` to pass when
+            scoring), one per entry of ``machine_ids``; None keeps them.
+
+        Returns
+        -------
+        detector : AuxiliaryClassifierDetector
+            The restricted copy.
+
+        Raises
+        ------
+        ValueError
+            If no ID is given, an ID was not seen at fit, or ``names`` does not
+            hold one name per ID.
+        """
+        import copy
+
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "references_")
+        machine_ids = [str(m) for m in machine_ids]
+        names = machine_ids if names is None else [str(n) for n in names]
+        known = {m: i for i, m in enumerate(self.machine_ids_.tolist())}
+        unknown = [m for m in machine_ids if m not in known]
+        if not machine_ids or unknown or len(names) != len(machine_ids):
+            raise ValueError(
+                f"select_machines needs machine IDs seen at fit "
+                f"({self.machine_ids_.tolist()}), one name each; got {machine_ids} "
+                f"named {names}")
+        new_index = {known[m]: i for i, m in enumerate(machine_ids)}
+        out = copy.copy(self)
+        out.machine_ids_ = np.asarray(names)
+        out.references_ = {(new_index[m], d): R for (m, d), R in self.references_.items()
+                           if m in new_index}
+        out.reference_stats_ = {(new_index[m], d): v
+                                for (m, d), v in self.reference_stats_.items()
+                                if m in new_index}
+        keys = list(out.references_)
+        sizes = [len(out.references_[k]) for k in keys]
+        out._fit_threshold(out._scores(
+            np.concatenate([out.references_[k] for k in keys]),
+            np.repeat([m for m, _ in keys], sizes), np.repeat([d for _, d in keys], sizes)))
+        return out
+
 
 def _leave_one_out_stats(R):
     """Mean and standard deviation of each reference's distance to its nearest other

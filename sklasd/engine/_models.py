@@ -12,8 +12,9 @@ from ._plan import duration_notes, durations
 from sklasd.models import DEFAULT_MODEL
 
 from . import _folder
-from ._run import (RunSettings, _fit, listed, load_clips, new_model, score_clips,
-                   screen_clips)
+from ._run import (RUN_LEVEL, RunSettings, _fit, _run_level_fit, clip_metadata, listed,
+                   load_clips, new_model, score_clips, screen_clips)
+from ._run_level import learns_across_machine_types, type_model
 
 __all__ = ["fit_models", "score_models", "ScoreResult", "select_model", "audio_paths"]
 
@@ -32,6 +33,10 @@ def _training_clips(frame):
 def fit_models(data, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="cpu",
                n_jobs=None, denoiser=None, skip_bad=False):
     """Fit one model per machine type on the normal (or unlabeled) clips of ``data``.
+
+    A model whose detector learns across machine types (``"embedding"``) is
+    fitted once on every machine type's clips, as :func:`run` fits it; each machine
+    type gets its restriction of it.
 
     Parameters
     ----------
@@ -64,6 +69,13 @@ def fit_models(data, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device
     frame = bunch.frame
     train = np.intersect1d(_training_clips(frame), kept)
     types = sorted(set(frame["machine_type"].to_numpy()[train]))
+    if learns_across_machine_types(new_model(settings, denoise=False)):
+        LOGGER.info("[%s] fitting one model on %d clips of %s", RUN_LEVEL, len(train),
+                    ", ".join(types))
+        PROGRESS.plan(1)
+        model = _run_level_fit(settings, frame, bunch.data, train)
+        return {machine_type: type_model(model, machine_type) for machine_type in types}, \
+            skipped
     models = {}
     PROGRESS.plan(len(types))
     for machine_type in types:
@@ -71,7 +83,7 @@ def fit_models(data, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device
         kind = "normal" if (frame["target"].to_numpy()[rows] == 0).all() else "unlabeled"
         LOGGER.info("[%s] fitting on %d %s clips", machine_type, len(rows), kind)
         models[machine_type] = _fit(new_model(settings, machine_type), bunch.data[rows],
-                                    frame["machine_id"].to_numpy()[rows])
+                                    clip_metadata(frame, rows))
     return models, skipped
 
 

@@ -15,12 +15,17 @@ from ._plan import (N_FOLDS, duration_notes, durations, scored_out_of_fold,
 from sklasd.audio import AudioError, load_audio
 from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import map_chunks, map_machine_types
-from sklasd.utils._routing import call_with_machine_id
+from sklasd.utils._routing import call_with_metadata
+
+from . import _run_level
 
 from . import _folder
 
 __all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
-           "load_clips", "new_model"]
+           "load_clips", "new_model", "clip_metadata", "ATTRIBUTE_PREFIX"]
+
+#: Prefix of the columns of a :func:`load_clips` frame that hold the clips' attributes.
+ATTRIBUTE_PREFIX = "attribute:"
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
@@ -119,18 +124,19 @@ def new_model(settings, label=None, *, denoise=True):
     return model
 
 
-def _fit(model, X, machine_id):
-    """Fit ``model``, its epochs shown on the progress line meanwhile: the callback is
-    attached for this fit only and is no part of the fitted model (nor its file)."""
+def _fit(model, X, metadata):
+    """Fit ``model`` with the ``metadata`` it requests (:func:`clip_metadata`), its
+    epochs shown on the progress line meanwhile: the callback is attached for this
+    fit only and is no part of the fitted model (nor its file)."""
     final = model[-1]
     if "callbacks" not in final.get_params(deep=False):
-        return call_with_machine_id(model, "fit", X, machine_id)
+        return call_with_metadata(model, "fit", X, **metadata)
     from sklasd._epochs import EpochProgress
 
     given = final.callbacks
     final.set_params(callbacks=[*(given or []), EpochProgress()])
     try:
-        call_with_machine_id(model, "fit", X, machine_id)
+        call_with_metadata(model, "fit", X, **metadata)
     finally:
         final.set_params(callbacks=given)
         net = getattr(final, "net_", None)  # the fitted skorch net holds copies
@@ -150,8 +156,8 @@ def score_clips(model, X, machine_id):
     """
     PROGRESS.phase("scoring")
     Xt = model[:-1].transform(X) if len(model) > 1 else X
-    scores = np.asarray(call_with_machine_id(model[-1], "anomaly_score", Xt, machine_id),
-                        dtype=float)
+    scores = np.asarray(call_with_metadata(model[-1], "anomaly_score", Xt,
+                                           machine_id=machine_id), dtype=float)
     return scores, (scores > model[-1].threshold_).astype(int)
 
 
@@ -178,14 +184,17 @@ def load_clips(data):
     A folder in a sound-event or classification layout (whose labels are classes,
     not normal / anomaly) is read as a folder of unlabeled recordings. The returned
     Bunch has ``data`` (paths or waveforms) and ``frame`` with the columns
-    ``filename``, ``target``, ``machine_type``, ``machine_id``, ``split``, ``domain``.
+    ``filename``, ``target``, ``machine_type``, ``machine_id``, ``split``, ``domain``,
+    and one column ``"attribute:<name>"`` per attribute of DCASE 2021+ clips
+    (``pat``, ``vel``, ...; ``""`` where a clip has none): :func:`clip_metadata`
+    passes them to a model that requests ``attributes``.
     """
     from sklearn.utils import Bunch
 
     from sklasd.datasets import load_audio_files, load_audio_folder, load_folder
 
     if isinstance(data, Bunch):
-        frame = data.frame.copy()
+        frame = _with_attributes(data)
         clips = np.asarray(data.data) if isinstance(data.data[0], str) else data.data
     else:
         items = [data] if isinstance(data, (str, Path)) else list(data)
@@ -198,14 +207,62 @@ def load_clips(data):
                 bunch = load_folder(item)
                 if bunch.target.dtype.kind not in "iu":
                     bunch = load_audio_folder(item)
-                frames.append(bunch.frame)
+                frames.append(_with_attributes(bunch))
         if files:
             frames.append(load_audio_files(files).frame)
         frame = pd.concat(frames, ignore_index=True)
         clips = frame["filename"].to_numpy(dtype=str)
     for column in ("machine_type", "machine_id", "split", "domain"):
         frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
+    for column in frame.columns[frame.columns.str.startswith(ATTRIBUTE_PREFIX)]:
+        frame[column] = frame[column].fillna("").astype(str)
     return Bunch(data=clips, frame=frame)
+
+
+def _with_attributes(bunch):
+    """A copy of ``bunch.frame`` with the attributes of DCASE 2021+ clips as
+    ``attribute:<name>`` columns. Those name a machine's operating condition (the
+    valve's ``pat``); the other loaders' attributes describe a recording (a
+    generated clip's rotation speed, MIMII's SNR, a ToyADMOS file code) and would
+    make classes of single clips, so they are left out."""
+    from sklasd.datasets._dcase import DCASE2021_DESCR
+
+    frame = bunch.frame.copy()
+    attributes = bunch.get("attributes")
+    if bunch.get("DESCR") != DCASE2021_DESCR or attributes is None:
+        return frame
+    for name in attributes.columns:
+        frame[ATTRIBUTE_PREFIX + str(name)] = attributes[name].to_numpy()
+    return frame
+
+
+def clip_metadata(frame, rows):
+    """The metadata of the clips ``rows`` (positions) of a :func:`load_clips` frame
+    that a model may request at fit (:func:`sklasd.utils._routing.call_with_metadata`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A clip table of :func:`load_clips`.
+    rows : array-like of int
+        Positions of the clips.
+
+    Returns
+    -------
+    metadata : dict
+        ``machine_id`` (ndarray of str), ``domain`` (ndarray of str, None where no
+        clip has one) and ``attributes`` (DataFrame of the attribute columns that
+        some of these clips have, one row per clip; None without any).
+    """
+    rows = frame.iloc[np.asarray(rows, dtype=int)]
+    domain = rows["domain"].to_numpy(dtype=str)
+    columns = [c for c in rows.columns
+               if str(c).startswith(ATTRIBUTE_PREFIX) and (rows[c] != "").any()]
+    attributes = (rows[columns].reset_index(drop=True)
+                  .rename(columns=lambda c: c[len(ATTRIBUTE_PREFIX):]) if columns else None)
+    return {"machine_id": rows["machine_id"].to_numpy(dtype=str),
+            "domain": domain if (domain != "").any() else None,
+            "attributes": attributes}
 
 
 def screen_clips(data, skip_bad, model, log=LOGGER.info, unlisted=()):
@@ -239,43 +296,70 @@ def screen_clips(data, skip_bad, model, log=LOGGER.info, unlisted=()):
 
 
 # --- one machine type -----------------------------------------------------------------
+@dataclasses.dataclass
+class _Plan:
+    """What a machine type trains on and how its test clips are scored (positions in
+    its clip table)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    out_of_fold: np.ndarray  # mask over test: scored by fold models
+    candidates: np.ndarray  # stand-ins for the held-out clips of fold models
+    how: dict = None
+    test_frame: pd.DataFrame = None
+
+
+def _plan_type(settings, machine_type, frame, data, log):
+    """The :func:`train_test` split of one machine type's clips, logged, with the
+    test clips' rows (duration notes against the training clips' median)."""
+    train, test, how = train_test(frame, settings.train_fraction,
+                                  settings.min_train_clips, settings.random_state)
+    for machine_id, rule in how.items():
+        log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
+    log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
+    seconds = durations(data, frame)  # from the headers the loader read
+    reference = float(np.nanmedian(seconds[train])) if isinstance(data[0], str) else None
+    test_frame = frame.loc[test].assign(notes=duration_notes(seconds[test], reference))
+    return _Plan(train, test, scored_out_of_fold(frame, train, test),
+                 stand_in_candidates(frame, train, test), how,
+                 test_frame.reset_index(drop=True))
+
+
+def _score_plan(settings, model, frame, data, plan, score=score_clips):
+    """Scores and decisions of the test clips of ``plan``, each scored once: by the
+    fitted ``model``, or, for those it trained on, out of fold."""
+    ids = frame["machine_id"].to_numpy()
+    test, in_fold = plan.test, plan.out_of_fold
+    scores, decisions = np.empty(len(test)), np.empty(len(test), dtype=int)
+    if not in_fold.all():  # in chunks of clips on the workers under a scheduler
+        rest = test[~in_fold]
+        scores[~in_fold], decisions[~in_fold] = map_chunks(score, model, data[rest],
+                                                           ids[rest])
+    if in_fold.any():
+        scores[in_fold], decisions[in_fold] = _out_of_fold(
+            settings, frame, data, plan.train, test[in_fold], plan.candidates, score)
+    return scores, decisions
+
+
 def _run_type(settings, machine_type, frame, data, log):
     """Fit one machine type's model and score each of its test clips once.
 
     Test clips the model also trains on (borrowed from a test folder, or every clip
     of unlabeled recordings) are scored out of fold by models fitted without them.
     """
-    train, test, how = train_test(frame, settings.train_fraction,
-                                  settings.min_train_clips, settings.random_state)
-    for machine_id, rule in how.items():
-        log(f"[{machine_type}] {machine_id or machine_type}: {rule}")
-    log(f"[{machine_type}] fitting on {len(train)} clips, scoring {len(test)}")
-    model = new_model(settings, machine_type)
-    seconds = durations(data, frame)  # from the headers the loader read
-    reference = float(np.nanmedian(seconds[train])) if isinstance(data[0], str) else None
-    test_frame = frame.loc[test].assign(notes=duration_notes(seconds[test], reference))
-    test_frame = test_frame.reset_index(drop=True)
-    ids = frame["machine_id"].to_numpy()
-    _fit(model, data[train], ids[train])
-    scores, decisions = np.empty(len(test)), np.empty(len(test), dtype=int)
-    in_fold = scored_out_of_fold(frame, train, test)
-    if not in_fold.all():  # in chunks of clips on the workers under a scheduler
-        rest = test[~in_fold]
-        scores[~in_fold], decisions[~in_fold] = map_chunks(score_clips, model, data[rest],
-                                                           ids[rest])
-    if in_fold.any():
-        scores[in_fold], decisions[in_fold] = _out_of_fold(
-            settings, frame, data, train, test[in_fold],
-            stand_in_candidates(frame, train, test))
-    return model, test_frame, scores, decisions, how
+    plan = _plan_type(settings, machine_type, frame, data, log)
+    model = _fit(new_model(settings, machine_type), data[plan.train],
+                 clip_metadata(frame, plan.train))
+    scores, decisions = _score_plan(settings, model, frame, data, plan)
+    return model, plan.test_frame, scores, decisions, plan.how
 
 
-def _out_of_fold(settings, frame, data, train, scored, candidates):
+def _out_of_fold(settings, frame, data, train, scored, candidates, score=score_clips):
     """Scores and decisions of the clips ``scored``, which are among ``train``, each
     from a model fitted without it (k-fold): a clip scored by a model that saw it
     looks normal (a nearest-neighbour detector would give it 0). Each fold model
     trains on the other training clips and on stand-ins for those it holds out
-    (sklasd.engine._plan.stand_ins)."""
+    (sklasd.engine._plan.stand_ins); ``score(model, X, machine_id)`` scores."""
     from sklearn.model_selection import KFold
 
     ids = frame["machine_id"].to_numpy()
@@ -288,10 +372,21 @@ def _out_of_fold(settings, frame, data, train, scored, candidates):
     for held_out in folds:
         fit_on = np.union1d(np.setdiff1d(train, scored[held_out]),
                             stand_ins(frame, scored[held_out], candidates, rng))
-        model = _fit(new_model(settings), data[fit_on], ids[fit_on])
-        scores[held_out], decisions[held_out] = score_clips(
+        model = _fit(new_model(settings), data[fit_on], clip_metadata(frame, fit_on))
+        scores[held_out], decisions[held_out] = score(
             model, data[scored[held_out]], ids[scored[held_out]])
     return scores, decisions
+
+
+def _with_notes(label, log, func, *args):
+    """``func(*args)``, its warnings logged as notes, one line per distinct one
+    (e.g. too few clips for a gamma fit)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func(*args)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log(f"[{label}] note: {message}")
+    return result
 
 
 def _fit_type(settings, item, log):
@@ -300,13 +395,54 @@ def _fit_type(settings, item, log):
     Under a scheduler it runs on a Dask worker (sklasd.parallel).
     """
     machine_type, rows, data = item
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _run_type(settings, machine_type, rows, data, log)
-    # one line per distinct warning (e.g. too few clips for a gamma fit)
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        log(f"[{machine_type}] note: {message}")
-    return result
+    return _with_notes(machine_type, log, _run_type, settings, machine_type, rows, data,
+                       log)
+
+
+# --- every machine type at once -----------------------------------------------------------
+#: The label of the run-level model on the progress line and in the notes.
+RUN_LEVEL = "every machine type"
+
+
+def _run_level_fit(settings, frame, data, train):
+    """One pipeline fitted on the clips ``train`` of every machine type, its machines
+    named by composite IDs (:mod:`sklasd.engine._run_level`)."""
+    joint = frame.assign(machine_id=_run_level.composite_ids(frame))
+    return _fit(new_model(settings, RUN_LEVEL), data[train], clip_metadata(joint, train))
+
+
+def _run_all_types(settings, frame, data, log):
+    """A run-level model: each machine type split as :func:`_run_type` splits it, one
+    model fitted on the union of their training clips, and every type's test clips
+    scored by the type's restriction of it; the clips it trains on are scored out of
+    fold by at most ``N_FOLDS`` such models, the folds drawn over all types' clips.
+    Returns what :func:`_run_type` returns, per machine type."""
+    types = sorted(frame["machine_type"].unique())
+    plans, positions = [], []
+    for machine_type in types:
+        where = np.flatnonzero(frame["machine_type"].to_numpy() == machine_type)
+        rows = frame.iloc[where].reset_index(drop=True)
+        plans.append(_plan_type(settings, machine_type, rows, data[where], log))
+        positions.append(where)
+
+    def joined(name):  # the plans' positions, in the run's clip table
+        return np.concatenate([where[getattr(plan, name)]
+                               for plan, where in zip(plans, positions)])
+
+    joint = _Plan(joined("train"), joined("test"),
+                  np.concatenate([plan.out_of_fold for plan in plans]), joined("candidates"))
+    log(f"[{RUN_LEVEL}] one {settings.model_name} model for {', '.join(types)}: "
+        f"fitting on {len(joint.train)} clips, scoring {len(joint.test)}")
+    model = _run_level_fit(settings, frame, data, joint.train)
+    frame = frame.assign(machine_id=_run_level.composite_ids(frame))
+    scores, decisions = _score_plan(settings, model, frame, data, joint, functools.partial(
+        _run_level.score_by_type, score_clips))
+    shared = f"; one model for every machine type of the run ({', '.join(types)})"
+    ends = np.cumsum([len(plan.test) for plan in plans])
+    return [(_run_level.type_model(model, machine_type), plan.test_frame,
+             scores[end - len(plan.test):end], decisions[end - len(plan.test):end],
+             {i: rule + shared for i, rule in plan.how.items()})
+            for machine_type, plan, end in zip(types, plans, ends)]
 
 
 def _group_notes(report, results):
@@ -351,7 +487,8 @@ class RunResult:
         (machine type, machine ID), with the columns ``notes`` and ``training``
         (what each ID's model trained on, in words).
     models : dict of str -> sklasd.pipeline.Pipeline
-        The fitted pipeline of each machine type.
+        The fitted pipeline of each machine type (of a run-level model, the type's
+        restriction of the one fitted pipeline).
     training : dict of (str, str) -> str
         What the model scoring each (machine type, machine ID) trained on.
     notes : list of str
@@ -484,7 +621,17 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="
     also trains on a seeded ``train_fraction`` of its other normal clips; those
     borrowed clips, and every clip of unlabeled recordings, are scored out of
     fold by models fitted without them (5-fold), so that every test clip gets one
-    score.
+    score. Every model gets at fit the metadata it requests (``machine_id``,
+    ``domain``, the ``attributes`` of DCASE 2021+ clips).
+
+    A model whose final step declares ``learns_across_machine_types`` (the
+    ``"embedding"`` model) is a run-level model: one pipeline is fitted on the
+    union of every machine type's training clips (each type split as above), its
+    machine IDs ``"<machine_type>/<machine_id>"`` (every type and ID a class), and
+    each type's test clips are scored by that type's restriction of it
+    (``select_machines``: the same network, plain IDs, the type's threshold), which
+    is also what ``models`` holds; the clips it trains on are scored out of fold by
+    at most 5 such models, the folds drawn over all types' clips.
 
     Parameters
     ----------
@@ -521,6 +668,7 @@ def run(data=None, *, model=DEFAULT_MODEL, epochs=None, random_state=0, device="
     scheduler : str or None, default=None
         Run the machine types on a Dask cluster (:func:`sklasd.parallel.connect`
         takes the same values: an address, a scheduler file, ``"local[:N]"``).
+        A run-level model is fitted in this process (a note says so).
     skip_bad : bool, default=False
         Skip unreadable or too short files with a warning (listed in ``skipped``)
         instead of raising.
@@ -572,13 +720,21 @@ def _run(settings, data, scheduler, skip_bad, log, notes):
                                  log, unlisted)
     frame = bunch.frame.iloc[kept].reset_index(drop=True)
     clips = bunch.data[kept]
-    PROGRESS.plan(frame["machine_type"].nunique())
-    items = [(machine_type, rows.reset_index(drop=True), clips[rows.index.to_numpy()])
-             for machine_type, rows in frame.groupby("machine_type", sort=True)]
-    fitted = map_machine_types(functools.partial(_fit_type, settings), items, scheduler,
-                               log)
+    if _run_level.learns_across_machine_types(new_model(settings, denoise=False)):
+        if scheduler is not None:
+            log(f"[{RUN_LEVEL}] note: the model learns across machine types: it is "
+                "fitted here, in one process, not on the Dask workers")
+        PROGRESS.plan(1)
+        fitted = _with_notes(RUN_LEVEL, log, _run_all_types, settings, frame, clips, log)
+        items = [(machine_type,) for machine_type in sorted(frame["machine_type"].unique())]
+    else:
+        PROGRESS.plan(frame["machine_type"].nunique())
+        items = [(machine_type, rows.reset_index(drop=True), clips[rows.index.to_numpy()])
+                 for machine_type, rows in frame.groupby("machine_type", sort=True)]
+        fitted = map_machine_types(functools.partial(_fit_type, settings), items,
+                                   scheduler, log)
     tested, training, models = [], {}, {}
-    for (machine_type, _, _), (model, test_frame, scores, decisions, how) in zip(
+    for (machine_type, *_), (model, test_frame, scores, decisions, how) in zip(
             items, fitted):
         models[machine_type] = model
         tested.append(test_frame.assign(anomaly_score=scores, decision_result=decisions))

@@ -220,7 +220,7 @@ class Monitor:
         return self.update(row)
 
     def _score(self, row, recording, is_file):
-        from sklasd.utils._routing import call_with_machine_id
+        from sklasd.utils._routing import call_with_metadata
 
         if is_file:
             row["machine_type"], found_id = self._file_labels(recording, row)
@@ -235,8 +235,8 @@ class Monitor:
         with one_thread(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             features = model[:-1].transform([clip])
-            score = call_with_machine_id(model[-1], "anomaly_score", features,
-                                         [row["machine_id"] or ""])
+            score = call_with_metadata(model[-1], "anomaly_score", features,
+                                       machine_id=[row["machine_id"] or ""])
         row["score"], row["threshold"] = float(score[0]), float(model[-1].threshold_)
         row["decision"] = "anomalous" if row["score"] > row["threshold"] else "normal"
         row["notes"] = "; ".join(dict.fromkeys(str(w.message) for w in caught))

@@ -70,18 +70,44 @@ def anomaly_scores(estimator, X, **metadata):
     )
 
 
-def call_with_machine_id(model, method, X, machine_id):
-    """``model.<method>(X)``, passing ``machine_id`` metadata if the model requests it.
+def call_with_metadata(model, method, X, **metadata):
+    """``model.<method>(X)``, passing each entry of ``metadata`` that the model requests.
 
-    The machine IDs travel as metadata to a detector that requests them
-    (IDConditionedAE); the other models get none. ``predict`` and
-    ``anomaly_map`` take what ``anomaly_score`` takes.
+    ``fit`` passes what the model requests for ``fit`` (``machine_id``, ``domain``,
+    ``attributes``: e.g. ``KNeighborsDetector`` fits one model per domain,
+    ``AuxiliaryClassifierDetector`` learns classes from IDs and attributes);
+    ``anomaly_score``, ``predict`` and ``anomaly_map`` pass what ``anomaly_score``
+    takes (``machine_id`` for ``IDConditionedAE``). Entries given as None are not
+    passed.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+    method : str
+        ``"fit"``, ``"anomaly_score"``, ``"predict"`` or ``"anomaly_map"``.
+    X : array-like or list
+        The clips (or their features).
+    **metadata : array-like of shape (n_clips,), DataFrame or None
+        Per-clip metadata by name (``attributes``: one row per clip).
+
+    Returns
+    -------
+    result : object
+        What the method returns.
+
+    Raises
+    ------
+    ValueError
+        If the model requests ``machine_id`` and none is given (a one-line error
+        telling to give ``--machine-id``).
     """
     with sklearn.config_context(enable_metadata_routing=True):
         request = "fit" if method == "fit" else "anomaly_score"
-        if not requested_metadata(model, request, {"machine_id": machine_id}):
-            return getattr(model, method)(X)
-        if machine_id is None:
+        wanted = requested_metadata(model, request, dict.fromkeys(metadata, True))
+        if "machine_id" in wanted and metadata["machine_id"] is None:
             raise ValueError("this model needs the machine ID of the clips: "
                              "give --machine-id")
-        return getattr(model, method)(X, machine_id=np.asarray(machine_id))
+        given = {name: metadata[name] for name in wanted if metadata[name] is not None}
+        if "machine_id" in given:
+            given["machine_id"] = np.asarray(given["machine_id"])
+        return getattr(model, method)(X, **given)
