@@ -56,7 +56,7 @@ def whole_fit(n_clips):
 
     from sklasd.datasets import make_machine_sounds
     from sklasd.models import MODEL_EPOCHS, make_model
-    from sklasd.utils._routing import call_with_machine_id
+    from sklasd.utils._routing import call_with_metadata
 
     ids = [f"id_{i:02d}" for i in range(8)]
     bunch = make_machine_sounds(n_normal=-(-n_clips // len(ids)), n_anomalous=1,
@@ -69,7 +69,7 @@ def whole_fit(n_clips):
             sf.write(paths[-1], wave, bunch.sr)
         model = make_model("embedding")
         start = time.perf_counter()
-        call_with_machine_id(model, "fit", np.asarray(paths), bunch.machine_id[normal])
+        call_with_metadata(model, "fit", np.asarray(paths), machine_id=bunch.machine_id[normal])
         seconds = time.perf_counter() - start
     print(f"sklasd fit --model embedding ({MODEL_EPOCHS['embedding']} epochs) on "
           f"{n_clips} ten-second WAV files: {seconds:.0f} s = "
