@@ -86,13 +86,23 @@ def embedding_candidates():
     from sklasd.detectors.auxiliary import AuxiliaryClassifierDetector
 
     def make(outliers, domains=True, **params):
+        params = {"max_epochs": EPOCHS, "random_state": 0, **params}
+
         def factory(machine_type, logmel, shared):
             O, ids = outlier_clips(machine_type, logmel, shared) if outliers else (None, None)
-            detector = AuxiliaryClassifierDetector(max_epochs=EPOCHS, random_state=0, **params)
+            detector = AuxiliaryClassifierDetector(**params)
             return lambda: WithOutliers(detector, O, ids, domains)
         return factory
 
-    return {"embedding adacos +outliers": (make(True), True),
-            "embedding adacos +outliers one-reference": (make(True, domains=False), True),
-            "embedding adacos": (make(False), True),
-            "embedding arcface +outliers": (make(True, loss="arcface", n_subclusters=1), True)}
+    arcface = dict(loss="arcface", n_subclusters=1)
+    small = dict(channels=(32, 32, 32, 32), embedding_dim=32)
+    whole = dict(excerpt_length=100_000)  # longer than any clip: one excerpt per clip
+    out = {"embedding adacos +outliers": make(True),
+           "embedding adacos +outliers one-reference": make(True, domains=False),
+           "embedding adacos": make(False),
+           "embedding arcface +outliers": make(True, **arcface),
+           "embedding arcface": make(False, **arcface),
+           "embedding adacos 100 epochs": make(False, max_epochs=100),
+           "embedding adacos small": make(False, **small),
+           "embedding adacos whole-clip": make(False, **whole)}
+    return {name: (factory, True) for name, factory in out.items()}

@@ -336,6 +336,8 @@ def main():
     parser.add_argument("--embedding", action="store_true",
                         help="add AuxiliaryClassifierDetector rows")
     parser.add_argument("--no-cv", action="store_true", help="skip the normal-only CV")
+    parser.add_argument("--embedding-cv", action="store_true",
+                        help="also cross-validate the embedding rows (5 more fits per set)")
     parser.add_argument("--sets", nargs="*", help="only these sets (default: all)")
     parser.add_argument("--only", nargs="*", help="only these candidates (exact names)")
     args = parser.parse_args()
@@ -367,8 +369,9 @@ def main():
                 rows.append(evaluate(data, f"{method} + knn (equal weights)", frame, test,
                                      pairs, **{"fit s": fit_s}))
                 print("  " + _row_line(rows[-1]), flush=True)
-            cv = np.nan  # the embedding candidates: too slow to cross-validate here
-            if not (args.no_cv or data == "valve+target" or method in embedding):
+            cv = np.nan  # the embedding candidates: slow, cross-validated when asked
+            if not (args.no_cv or data == "valve+target"
+                    or (method in embedding and not args.embedding_cv)):
                 cv = normal_cv(make, S[train_all], metadata(frame, train_all))
             rows.append(evaluate(data, method, frame, test, scores, **{"CV AUC": cv,
                                                                        "fit s": fit_s}))
