@@ -104,5 +104,9 @@ def embedding_candidates():
            "embedding arcface": make(False, **arcface),
            "embedding adacos 100 epochs": make(False, max_epochs=100),
            "embedding adacos small": make(False, **small),
-           "embedding adacos whole-clip": make(False, **whole)}
+           "embedding adacos whole-clip": make(False, **whole),
+           # AdaProj with its authors' 32-dimensional subspaces
+           "embedding adaproj": make(False, loss="adaproj", n_subclusters=32),
+           "embedding adacos spectrum": make(False, spectrum_branch=True),
+           "embedding adacos spectrum whole-clip": make(False, spectrum_branch=True, **whole)}
     return {name: (factory, True) for name, factory in out.items()}
