@@ -141,6 +141,7 @@ def embedding_candidates():
         "adaproj": (False, dict(loss="adaproj", n_subclusters=32)),
         "adacos spectrum": (False, dict(spectrum_branch=True)),
         "adacos spectrum whole-clip": (False, dict(spectrum_branch=True, **whole)),
+        "arcface spectrum whole-clip": (False, dict(spectrum_branch=True, **whole, **arcface)),
     }
     out = {}
     for name, (outliers, params) in settings.items():
