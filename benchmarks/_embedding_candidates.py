@@ -115,7 +115,8 @@ def embedding_candidates():
     from sklasd.detectors.auxiliary import AuxiliaryClassifierDetector
 
     def make(outliers, domains=True, ensemble=None, **params):
-        params = {"max_epochs": EPOCHS, "random_state": 0, **params}
+        params = {"max_epochs": EPOCHS, "random_state": 0, "loss": "adacos",
+                  "n_subclusters": 16, **params}
 
         def factory(machine_type, logmel, shared):
             O, ids = outlier_clips(machine_type, logmel, shared) if outliers else (None, None)
