@@ -44,8 +44,9 @@ AUC. Never by a test figure outside this protocol.
 
 Usage: ``python benchmarks/protocol.py [--no-pyod] [--quick] [--embedding]``
 (``--quick``: PyOD's AudioAE trained for 5 epochs instead of 40; ``--embedding``
-adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/_embedding_candidates.py``;
-``--sets``, ``--only`` restrict the run to some sets and candidates).
+adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/_embedding_candidates.py``, and
+``--embedding-cv`` their normal-only CV; ``--sets``, ``--only`` restrict the run to some
+sets and candidates).
 """
 import argparse
 import itertools
