@@ -159,7 +159,7 @@ MODELS = {
     "mahalanobis": ("log-mel (128 mels) pooled by GWRP (decay 0.46), Mahalanobis "
                     "distance with a Ledoit-Wolf covariance", _mahalanobis),
     "embedding": ("log-mel (128 mels), CNN embeddings trained to classify the clips' "
-                  "machine IDs and attributes (ArcFace, mixup), cosine distance "
+                  "machine IDs and attributes (sub-cluster AdaCos, mixup), cosine distance "
                   "to the nearest normal embedding per domain (Wilkinghoff, ICASSP 2023)",
                   _embedding),
     "ensemble": ("equal-weight ensemble of standardized Mahalanobis scores of GWRP- "
