@@ -174,11 +174,6 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         4.1 s); shorter clips are one excerpt.
     excerpt_hop : int, default=32
         Frames between excerpt starts (the last excerpt ends at the clip's end).
-    spectrum_branch : bool, default=False
-        Add a second branch on each excerpt's spectrum (every mel bin's max and
-        mean over the excerpt's frames; the whole clip's where ``excerpt_length``
-        is at least the clip's frames), its embedding concatenated with the CNN's
-        (Notes).
     mixup : bool, default=True
         Mix every training batch with a shuffled copy of itself, inputs and
         one-hot labels with one uniform weight per pair (Zhang et al., mixup,
@@ -188,6 +183,11 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         mel shifts of 8 bins up and down (the class to learn is also which
         transform was applied): ``"auto"`` does so only when the metadata give a
         single class, which would leave nothing to learn.
+    spectrum_branch : bool, default=False
+        Add a second branch on each excerpt's spectrum (every mel bin's max and
+        mean over the excerpt's frames; the whole clip's where ``excerpt_length``
+        is at least the clip's frames), its embedding concatenated with the CNN's
+        (Notes).
     max_epochs : int, default=30
         Training epochs (the development protocol's setting; about 9 s per epoch
         of 1,000 ten-second clips on 2 CPU cores, ``benchmarks/bench_embedding.py``).
