@@ -68,6 +68,35 @@ class WithOutliers(BaseEstimator):
         return -self.anomaly_score(X, machine_id)
 
 
+class KnnEnsemble(BaseEstimator):
+    """The default knn and ``embedding`` in a ``WeightedEnsembleDetector`` with
+    equal weights, standardized as ``standardize`` says (``"out_of_fold"``: 5
+    normal-only folds of the training clips, leave one out below 5 clips)."""
+
+    __metadata_request__fit = {"machine_id": True, "attributes": True, "domain": True}
+    __metadata_request__decision_function = {"machine_id": True}
+
+    def __init__(self, embedding, standardize="out_of_fold"):
+        self.embedding = embedding
+        self.standardize = standardize
+
+    def fit(self, X, y=None, machine_id=None, attributes=None, domain=None):
+        from sklasd.detectors.ensemble import WeightedEnsembleDetector
+
+        members = [("knn", Pipeline(make_model().steps[1:])), ("embedding", self.embedding)]
+        self.ensemble_ = WeightedEnsembleDetector(members, weights=[1, 1], cv=min(5, len(X)),
+                                                  standardize=self.standardize)
+        meta = {"machine_id": machine_id, "attributes": attributes, "domain": domain}
+        self.ensemble_.fit(X, **{k: v for k, v in meta.items() if v is not None})
+        return self
+
+    def anomaly_score(self, X, machine_id=None):
+        return self.ensemble_.anomaly_score(X, machine_id=machine_id)
+
+    def decision_function(self, X, machine_id=None):  # declares the scoring request
+        return -self.anomaly_score(X, machine_id)
+
+
 def outlier_clips(machine_type, logmel, shared):
     """Log-mel of the DCASE 2020 lite clips of the other machine types, and their IDs."""
     bunch = load_folder(shared / "dcase2020-task2-lite")
@@ -85,14 +114,42 @@ def embedding_candidates():
     """name -> (factory(set machine type, logmel, shared folder), fits one clip)."""
     from sklasd.detectors.auxiliary import AuxiliaryClassifierDetector
 
-    def make(outliers, domains=True, **params):
+    def make(outliers, domains=True, ensemble=None, **params):
+        params = {"max_epochs": EPOCHS, "random_state": 0, "loss": "adacos",
+                  "n_subclusters": 16, **params}
+
         def factory(machine_type, logmel, shared):
             O, ids = outlier_clips(machine_type, logmel, shared) if outliers else (None, None)
-            detector = AuxiliaryClassifierDetector(max_epochs=EPOCHS, random_state=0, **params)
-            return lambda: WithOutliers(detector, O, ids, domains)
+            detector = WithOutliers(AuxiliaryClassifierDetector(**params), O, ids, domains)
+            if ensemble is not None:
+                return lambda: KnnEnsemble(clone(detector), ensemble)
+            return lambda: clone(detector)
         return factory
 
-    return {"embedding adacos +outliers": (make(True), True),
-            "embedding adacos +outliers one-reference": (make(True, domains=False), True),
-            "embedding adacos": (make(False), True),
-            "embedding arcface +outliers": (make(True, loss="arcface", n_subclusters=1), True)}
+    arcface = dict(loss="arcface", n_subclusters=1)
+    small = dict(channels=(32, 32, 32, 32), embedding_dim=32)
+    whole = dict(excerpt_length=100_000)  # longer than any clip: one excerpt per clip
+    settings = {  # name -> (outlier classes, parameters)
+        "adacos +outliers": (True, {}),
+        "adacos +outliers one-reference": (True, dict(domains=False)),
+        "adacos": (False, {}),
+        "arcface +outliers": (True, arcface),
+        "arcface": (False, arcface),
+        "adacos 100 epochs": (False, dict(max_epochs=100)),
+        "adacos small": (False, small),
+        "adacos whole-clip": (False, whole),
+        # AdaProj with its authors' 32-dimensional subspaces
+        "adaproj": (False, dict(loss="adaproj", n_subclusters=32)),
+        "adacos spectrum": (False, dict(spectrum_branch=True)),
+        "adacos spectrum whole-clip": (False, dict(spectrum_branch=True, **whole)),
+        "arcface spectrum whole-clip": (False, dict(spectrum_branch=True, **whole, **arcface)),
+    }
+    out = {}
+    for name, (outliers, params) in settings.items():
+        out[f"embedding {name}"] = (make(outliers, **params), True)
+        # the default knn + this embedding, equal weights, each standardized by
+        # out-of-fold scores of the normal training clips or by its training scores
+        for standardize in ("out_of_fold", "train"):
+            out[f"knn + embedding {name} ({standardize})"] = (
+                make(outliers, ensemble=standardize, **params), True)
+    return out

@@ -44,8 +44,9 @@ AUC. Never by a test figure outside this protocol.
 
 Usage: ``python benchmarks/protocol.py [--no-pyod] [--quick] [--embedding]``
 (``--quick``: PyOD's AudioAE trained for 5 epochs instead of 40; ``--embedding``
-adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/_embedding_candidates.py``;
-``--sets``, ``--only`` restrict the run to some sets and candidates).
+adds ``AuxiliaryClassifierDetector`` rows, ``benchmarks/_embedding_candidates.py``, and
+``--embedding-cv`` their normal-only CV; ``--sets``, ``--only`` restrict the run to some
+sets and candidates).
 """
 import argparse
 import itertools
@@ -336,6 +337,8 @@ def main():
     parser.add_argument("--embedding", action="store_true",
                         help="add AuxiliaryClassifierDetector rows")
     parser.add_argument("--no-cv", action="store_true", help="skip the normal-only CV")
+    parser.add_argument("--embedding-cv", action="store_true",
+                        help="also cross-validate the embedding rows (5 more fits per set)")
     parser.add_argument("--sets", nargs="*", help="only these sets (default: all)")
     parser.add_argument("--only", nargs="*", help="only these candidates (exact names)")
     args = parser.parse_args()
@@ -367,8 +370,9 @@ def main():
                 rows.append(evaluate(data, f"{method} + knn (equal weights)", frame, test,
                                      pairs, **{"fit s": fit_s}))
                 print("  " + _row_line(rows[-1]), flush=True)
-            cv = np.nan  # the embedding candidates: too slow to cross-validate here
-            if not (args.no_cv or data == "valve+target" or method in embedding):
+            cv = np.nan  # the embedding candidates: slow, cross-validated when asked
+            if not (args.no_cv or data == "valve+target"
+                    or (method in embedding and not args.embedding_cv)):
                 cv = normal_cv(make, S[train_all], metadata(frame, train_all))
             rows.append(evaluate(data, method, frame, test, scores, **{"CV AUC": cv,
                                                                        "fit s": fit_s}))

@@ -26,6 +26,7 @@ from ..utils._routing import (
 )
 from ..utils._sklearn_compat import (
     Interval,
+    StrOptions,
     _BaseComposition,
     _check_method_params,
     _num_samples,
@@ -50,7 +51,8 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
     """Weighted mean of the standardized anomaly scores of several detectors.
 
     Every member is fitted on the normal clips; its anomaly scores are standardized
-    with the mean and standard deviation of its scores on those training clips, and
+    with the mean and standard deviation of its scores on those training clips (or,
+    with ``standardize="out_of_fold"``, on normal clips it was not trained on), and
     the ensemble score is the weighted mean of the standardized scores. The weights
     are given, or chosen on a grid over the simplex to maximize the mean of AUC and
     pAUC on labelled validation clips that the members were not trained on.
@@ -77,6 +79,15 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         clips of each training fold and scored on its validation fold.
     max_fpr : float in (0, 1], default=0.1
         Upper false-positive rate of the pAUC in the search objective.
+    standardize : {"train", "out_of_fold"}, default="train"
+        Which scores give each member's mean and standard deviation: its scores
+        on the clips it was fitted on, or out-of-fold scores of the normal clips
+        (the members refitted on the training folds of ``cv`` and scored on the
+        held-out normal clips, pooled over the folds). Nearest-neighbour members
+        score their own training clips about 0, far below any new clip, which
+        ``"train"`` mistakes for their normal level; ``"out_of_fold"`` costs one
+        fit per fold (none more when the weights are searched: the search's
+        folds give the scores).
     threshold_quantile : float in (0, 1), default=0.9
         Quantile of a gamma distribution fitted to the ensemble scores of the
         training clips that becomes ``threshold_``.
@@ -93,7 +104,8 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         The weights (sum 1).
     score_mean_, score_std_ : ndarray of shape (n_members,)
         Mean and standard deviation of each refitted member's anomaly scores on the
-        normal training clips (a standard deviation of 0 is replaced by 1).
+        normal training clips, or of the out-of-fold scores with
+        ``standardize="out_of_fold"`` (a standard deviation of 0 is replaced by 1).
     validation_score_ : float
         Mean over folds of (AUC + pAUC) / 2 at ``weights_`` (searched weights only).
     validation_scores_ : pandas.DataFrame
@@ -167,17 +179,19 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         "weight_step": [Interval(numbers.Real, 0, 1, closed="right")],
         "cv": ["cv_object", Interval(numbers.Real, 0, 1, closed="neither")],
         "max_fpr": [Interval(numbers.Real, 0, 1, closed="right")],
+        "standardize": [StrOptions({"train", "out_of_fold"})],
         "threshold_quantile": [Interval(numbers.Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     }
 
     def __init__(self, estimators, *, weights=None, weight_step=0.01, cv=5, max_fpr=0.1,
-                 threshold_quantile=0.9, random_state=None):
+                 standardize="train", threshold_quantile=0.9, random_state=None):
         self.estimators = estimators
         self.weights = weights
         self.weight_step = weight_step
         self.cv = cv
         self.max_fpr = max_fpr
+        self.standardize = standardize
         self.threshold_quantile = threshold_quantile
         self.random_state = random_state
 
@@ -260,7 +274,8 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
             train on all of ``X``, as every detector does.
         **metadata : dict of array-like of shape (n_clips,)
             ``machine_id``, ``domain``: routed to the members (class Notes);
-            ``machine_id`` also groups the validation folds.
+            ``machine_id`` also groups the validation folds (and the
+            out-of-fold standardization's folds).
 
         Returns
         -------
@@ -270,7 +285,9 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
         ------
         ValueError
             If ``weights`` is None and ``y`` lacks anomalous or normal clips, a
-            validation fold lacks either, or ``weights`` / ``y`` are malformed.
+            validation fold lacks either, or ``weights`` / ``y`` are malformed;
+            with ``standardize="out_of_fold"``, if a fold has no held-out normal
+            clip or ``cv`` cannot split the clips (too few per machine ID).
         """
         self._validate_params()
         names = self._validate_members()
@@ -287,13 +304,24 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
                     "weights=None searches the weights on labelled validation clips: y "
                     "needs anomalous (1) and normal (0) clips; got only "
                     f"{'anomalous' if y[0] else 'normal'} ones. Pass y or weights.")
-            self._search(X, y, metadata, routed, names)
+            folds = self._fold_scores(X, y, metadata, routed)
+        elif self.standardize == "out_of_fold":
+            folds = self._fold_scores(X, y, metadata, routed)  # y: all normal
+        out_of_fold = None
+        if self.standardize == "out_of_fold":
+            held_out = [scores[y[valid] == 0] for valid, scores, _ in folds]
+            if any(len(h) == 0 for h in held_out):
+                raise ValueError("standardize='out_of_fold' needs held-out normal clips "
+                                 "in every fold of cv.")
+            out_of_fold = _standardization(np.concatenate(held_out))
+        if self.weights is None:
+            self._search(folds, y, names, out_of_fold)
         else:
             self.weights_ = self._checked_weights(len(names))
         members, scores = self._fit_members(X, np.flatnonzero(y == 0), routed)
         self.estimators_ = members
         self.named_estimators_ = Bunch(**dict(zip(names, members)))
-        self.score_mean_, self.score_std_ = _standardization(scores)
+        self.score_mean_, self.score_std_ = out_of_fold or _standardization(scores)
         self._fit_threshold(self._combine(scores))
         return self
 
@@ -318,20 +346,31 @@ class WeightedEnsembleDetector(AnomalyDetectorMixin, _BaseComposition):
             return list(cv.split(X, y, groups))
         return [(np.asarray(tr), np.asarray(va)) for tr, va in cv]
 
-    def _search(self, X, y, metadata, routed, names):
+    def _fold_scores(self, X, y, metadata, routed):
+        """Per fold of ``cv``: the validation clips, the raw scores there of the
+        members fitted on the fold's normal training clips, and those members'
+        training-score standardization."""
+        out = []
+        for train, valid in self._folds(X, y, metadata.get("machine_id")):
+            train, valid = np.asarray(train), np.asarray(valid)
+            members, scores = self._fit_members(X, train[y[train] == 0], routed)
+            Xv = _subset(X, valid)
+            Z = np.column_stack([
+                anomaly_scores(m, Xv, **_check_method_params(X, routed[name]["score"], valid))
+                for (name, _), m in zip(self.estimators, members)])
+            out.append((valid, Z, _standardization(scores)))
+        return out
+
+    def _search(self, fold_scores, y, names, out_of_fold):
+        """Weights on the grid; each fold standardized with its members' training
+        scores, or with ``out_of_fold`` (mean, std) where given."""
         folds, frames = [], []
-        for k, (train, valid) in enumerate(self._folds(X, y, metadata.get("machine_id"))):
-            train = np.asarray(train)[y[train] == 0]
+        for k, (valid, scores, train_stats) in enumerate(fold_scores):
             if len(np.unique(y[valid])) < 2:
                 raise ValueError(f"Validation fold {k} has only one class; the weight "
                                  "search needs normal and anomalous clips in every fold.")
-            members, scores = self._fit_members(X, train, routed)
-            mean, std = _standardization(scores)
-            Xv = _subset(X, valid)
-            Z = np.column_stack([
-                anomaly_scores(m, Xv, **_check_method_params(X, routed[nm]["score"], valid))
-                for nm, m in zip(names, members)])
-            Z = (Z - mean) / std
+            mean, std = out_of_fold or train_stats
+            Z = (scores - mean) / std
             folds.append((Z, y[valid]))
             frames.append(pd.DataFrame(Z, columns=names, index=valid)
                           .assign(fold=k, target=y[valid]))

@@ -10,7 +10,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklasd.detectors.auxiliary import AuxiliaryClassifierDetector, _transform
+from sklasd.detectors.auxiliary import (
+    AuxiliaryClassifierDetector,
+    _AngularMarginLoss,
+    _transform,
+)
 from sklasd.pipeline import make_pipeline
 
 SMALL = dict(channels=(8, 8), embedding_dim=8, n_subclusters=2, excerpt_length=16,
@@ -117,7 +121,7 @@ def test_per_domain_references(machines):
     # its score is that domain's standardized zero, -mean / std, or lower
     mean, std = det.reference_stats_[(0, "target")]
     score = det.anomaly_score(X[50:51], machine_id=ids[50:51])[0]
-    assert score <= -mean / std + 1e-9
+    assert score <= (-mean + 1e-6) / std  # distances of float32 embeddings: 1e-6
 
 
 def test_training_scores_leave_each_clip_out(machines):
@@ -138,9 +142,51 @@ def test_arcface_and_determinism(machines):
     assert float(a.net_.criterion_.scale) == 30.0
     np.testing.assert_array_equal(a.anomaly_score(X[:5], machine_id=ids[:5]),
                                   b.anomaly_score(X[:5], machine_id=ids[:5]))
-    adacos = AuxiliaryClassifierDetector(**SMALL).fit(X, machine_id=ids)
+    adacos = AuxiliaryClassifierDetector(**SMALL, loss="adacos").fit(X, machine_id=ids)
     initial = np.sqrt(2) * np.log(2 * 2 - 1)
     assert float(adacos.net_.criterion_.scale) != pytest.approx(initial)  # adapted
+    # n_subclusters=None: each loss's published centres per class (2 classes here)
+    for loss, shape in (("arcface", (8, 2)), ("adacos", (8, 32)), ("adaproj", (2, 8, 8))):
+        params = {**SMALL, "n_subclusters": None, "loss": loss, "max_epochs": 1}
+        det = AuxiliaryClassifierDetector(**params).fit(X, machine_id=ids)
+        assert det.net_.criterion_.centres.shape == shape
+
+
+def test_adaproj_logits_are_cosines_to_class_subspaces(machines):
+    crit = _AngularMarginLoss(3, 4, 8, "adaproj", 5.0, 0.5)
+    bases = crit.centres.numpy().astype(np.float64)  # (3 classes, 8, 4)
+    np.testing.assert_allclose(bases.transpose(0, 2, 1) @ bases,
+                               np.broadcast_to(np.eye(4), (3, 4, 4)), atol=1e-6)
+    e = torch.randn(5, 8)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0, 1]), 3).float()
+    u = e.numpy() / np.linalg.norm(e.numpy(), axis=1, keepdims=True)
+    # cosine between u and its least-squares projection onto each class's span
+    cos = np.array([[np.linalg.norm(B @ np.linalg.lstsq(B, v, rcond=None)[0]) for B in bases]
+                    for v in u])
+    log_p = 5 * cos - np.log(np.exp(5 * cos).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(crit(e, y).numpy(), -(y.numpy() * log_p).sum(axis=1), rtol=1e-5)
+    X, ids, _, anomalies = machines
+    det = AuxiliaryClassifierDetector(**SMALL, loss="adaproj").fit(X, machine_id=ids)
+    assert det.net_.criterion_.centres.shape == (2, 8, 2)
+    assert float(det.net_.criterion_.scale) != pytest.approx(np.sqrt(2) * np.log(2))
+    scores = det.anomaly_score(np.r_[X[ids == "id_00"], anomalies], machine_id=["id_00"] * 36)
+    assert roc_auc_score(np.r_[np.zeros(30), np.ones(6)], scores) > 0.9
+
+
+def test_spectrum_branch_sees_each_bins_pooled_spectrum(machines):
+    X, ids, _, _ = machines
+    det = AuxiliaryClassifierDetector(**SMALL, spectrum_branch=True).fit(X, machine_id=ids)
+    module = det.net_.module_.eval()
+    units = torch.from_numpy(det._gather(X, np.arange(4), np.zeros(4, int)))
+    order = torch.randperm(units.shape[2], generator=torch.Generator().manual_seed(0))
+    shuffled = units[:, :, order]
+    with torch.no_grad():
+        a, b = module(units), module(shuffled)
+    assert a.shape == (4, 16) and det.net_.criterion_.centres.shape == (16, 4)
+    # the second half (the spectrum branch) ignores the frames' order, the CNN's does not
+    torch.testing.assert_close(a[:, 8:], b[:, 8:])
+    assert not torch.allclose(a[:, :8], b[:, :8])
+    assert det.anomaly_score(X[:3], machine_id=ids[:3]).shape == (3,)
 
 
 def test_anomaly_map_by_occlusion(machines):

@@ -188,3 +188,55 @@ def test_nests_in_pipeline_and_grid_search():
                           cv=NormalOnlyKFold(3), refit=False).fit(X, y)
     assert search.best_score_ > 0.9
     assert pipe.fit(X[y == 0]).anomaly_score(X).shape == (60,)
+
+
+class Nearest(OutlierMixin, BaseEstimator):
+    """Distance to the nearest training clip: 0 on every training clip."""
+
+    def fit(self, X, y=None):
+        self.X_ = validate_data(self, X)
+        return self
+
+    def anomaly_score(self, X):
+        X = validate_data(self, X, reset=False)
+        return np.linalg.norm(X[:, None] - self.X_[None], axis=2).min(axis=1)
+
+
+def test_out_of_fold_standardization():
+    rng = np.random.default_rng(0)
+    X, new = rng.normal(size=(40, 3)), rng.normal(size=(400, 3))
+    members = [("nn", Nearest()), ("centroid", Centroid())]
+    train = WeightedEnsembleDetector(members, weights=[1, 1]).fit(X)
+    assert train.score_mean_[0] == 0  # a 1-NN member scores its own clips 0
+    oof = WeightedEnsembleDetector(members, weights=[1, 1], cv=4,
+                                   standardize="out_of_fold").fit(X)
+    # by hand: refit on 3 of 4 folds of the normal clips, score the held-out ones
+    held = []
+    for fit_rows, held_rows in NormalOnlyKFold(4).split(X, np.zeros(40, int)):
+        held.append([Nearest().fit(X[fit_rows]).anomaly_score(X[held_rows]),
+                     Centroid().fit(X[fit_rows]).anomaly_score(X[held_rows])])
+    held = np.hstack(held).T
+    np.testing.assert_allclose(oof.score_mean_, held.mean(axis=0))
+    np.testing.assert_allclose(oof.score_std_, held.std(axis=0))
+    # the members are still fitted on every clip, and new normal clips now sit
+    # near 0 for the 1-NN member, not several standard deviations above it
+    assert oof.estimators_[0].X_.shape == (40, 3)
+    z_oof = oof.member_scores(new, standardized=True)["nn"]
+    z_train = train.member_scores(new, standardized=True)["nn"]
+    assert abs(z_oof.mean()) < 0.5 < z_train.mean()
+
+
+def test_out_of_fold_standardization_in_the_search(table):
+    X, y, scores = table
+    ens = WeightedEnsembleDetector(_lookups(scores), weight_step=0.5, cv=NormalOnlyKFold(2),
+                                   standardize="out_of_fold").fit(X, y)
+    # the search's held-out normal clips give the statistics: every normal clip once
+    normal = scores[y == 0]
+    np.testing.assert_allclose(ens.score_mean_, normal.mean(axis=0))
+    np.testing.assert_allclose(ens.score_std_, normal.std(axis=0))
+    valid = ens.validation_scores_
+    np.testing.assert_allclose(valid[["m0", "m1", "m2"]].to_numpy(),
+                               (scores[valid.index] - ens.score_mean_) / ens.score_std_)
+    with pytest.raises(ValueError, match="standardize"):
+        WeightedEnsembleDetector(_lookups(scores), weights=[1, 1, 1],
+                                 standardize="loo").fit(X)
