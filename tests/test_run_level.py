@@ -40,6 +40,16 @@ def test_call_with_metadata_passes_what_the_model_requests_and_nothing_else():
         call_with_metadata(recorder, "anomaly_score", [0], machine_id=None)
 
 
+def test_a_model_of_one_machine_scores_without_its_id():
+    recorder = _Recorder()
+    recorder.machine_ids_ = np.array(["id_07"])
+    call_with_metadata(recorder, "anomaly_score", [0, 1], machine_id=None)
+    assert recorder.scored_with_["machine_id"].tolist() == ["id_07", "id_07"]
+    recorder.machine_ids_ = np.array(["id_07", "id_08"])
+    with pytest.raises(ValueError, match=r"\(it knows id_07, id_08\): give --machine-id"):
+        call_with_metadata(recorder, "anomaly_score", [0], machine_id=None)
+
+
 def test_dcase2021_attributes_travel_in_the_clip_table(dcase2023_valve, dcase2020_lite):
     frame = load_clips([dcase2023_valve, dcase2020_lite / "pump"]).frame
     valve = np.flatnonzero(frame["machine_type"] == "valve")
@@ -203,3 +213,25 @@ def test_fit_models_fits_one_network_for_every_type(two_types):
     assert models["motor"][-1].net_ is models["pump"][-1].net_
     assert len(models["motor"][-1].classes_) == 4  # both types' IDs
     assert models["pump"][-1].machine_ids_.tolist() == ["id_00", "id_01"]
+
+
+def test_machines_without_ids_are_scored_without_machine_id(tmp_path):
+    # a folder of one's own recordings: machine folders, no IDs; each type's model
+    # of the one network scores its files as `sklasd score` calls it (no --machine-id)
+    import soundfile as sf
+
+    from sklasd.datasets import make_machine_sounds
+    from sklasd.engine import fit_models, score_models
+
+    for machine, seed in (("Ventil A", 0), ("Schieber B", 1)):
+        bunch = make_machine_sounds(n_normal=6, n_anomalous=1, machine_ids=("id_00",),
+                                    duration=1.0, random_state=seed)
+        for i, y in enumerate(bunch.data[bunch.target == 0]):
+            (tmp_path / machine / "normal").mkdir(parents=True, exist_ok=True)
+            sf.write(tmp_path / machine / "normal" / f"{i} Messung.wav", y, bunch.sr)
+    models, _ = fit_models(tmp_path, model=_tiny_embedding())
+    assert models["Ventil A"][-1].net_ is models["Schieber B"][-1].net_
+    files = sorted(str(p) for p in (tmp_path / "Ventil A").rglob("*.wav"))
+    result = score_models(models, files, machine_type="Ventil A")
+    assert len(result.results) == len(files)
+    assert np.isfinite(result.results["anomaly_score"]).all()

@@ -98,16 +98,28 @@ def call_with_metadata(model, method, X, **metadata):
     Raises
     ------
     ValueError
-        If the model requests ``machine_id`` and none is given (a one-line error
-        telling to give ``--machine-id``).
+        If the model requests ``machine_id`` and none is given, unless it is
+        scoring and was fitted on one machine (its clips then get that ID): a
+        one-line error telling to give ``--machine-id``.
     """
     with sklearn.config_context(enable_metadata_routing=True):
         request = "fit" if method == "fit" else "anomaly_score"
         wanted = requested_metadata(model, request, dict.fromkeys(metadata, True))
         if "machine_id" in wanted and metadata["machine_id"] is None:
-            raise ValueError("this model needs the machine ID of the clips: "
-                             "give --machine-id")
+            metadata = {**metadata, "machine_id": _only_machine(model, method, len(X))}
         given = {name: metadata[name] for name in wanted if metadata[name] is not None}
         if "machine_id" in given:
             given["machine_id"] = np.asarray(given["machine_id"])
         return getattr(model, method)(X, **given)
+
+
+def _only_machine(model, method, n_clips):
+    """The machine ID of every clip for a model fitted on one machine ID, which
+    needs no ``--machine-id`` to score; else the one-line error asking for it."""
+    final = model[-1] if hasattr(model, "steps") else model
+    known = getattr(final, "machine_ids_", None)
+    if method != "fit" and known is not None and len(known) == 1 and known[0] is not None:
+        return np.full(n_clips, known[0], dtype=object)
+    listed = "" if known is None else f" (it knows {', '.join(map(str, known))})"
+    raise ValueError(f"this model needs the machine ID of the clips{listed}: "
+                     "give --machine-id")
