@@ -143,6 +143,7 @@ def embedding_candidates():
         "adacos spectrum": (False, dict(spectrum_branch=True)),
         "adacos spectrum whole-clip": (False, dict(spectrum_branch=True, **whole)),
         "arcface spectrum whole-clip": (False, dict(spectrum_branch=True, **whole, **arcface)),
+        "adacos +outliers spectrum whole-clip": (True, dict(spectrum_branch=True, **whole)),
     }
     out = {}
     for name, (outliers, params) in settings.items():

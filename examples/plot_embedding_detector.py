@@ -1,6 +1,6 @@
 """
 Embeddings learnt from auxiliary classification, beside the pooled default
-=========================================================================
+==========================================================================
 
 The systems that top the DCASE anomalous sound detection challenges train a network
 to classify the normal clips' metadata (machine ID or section, attribute values such
