@@ -128,7 +128,7 @@ def embedding_candidates():
 
     arcface = dict(loss="arcface", n_subclusters=1)
     small = dict(channels=(32, 32, 32, 32), embedding_dim=32)
-    whole = dict(excerpt_length=100_000)  # longer than any clip: one excerpt per clip
+    whole = dict(excerpt_length=None)  # one excerpt per clip
     settings = {  # name -> (outlier classes, parameters)
         "adacos +outliers": (True, {}),
         "adacos +outliers one-reference": (True, dict(domains=False)),

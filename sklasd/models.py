@@ -131,7 +131,10 @@ def _embedding(common, logmel):
     from sklasd.detectors import AuxiliaryClassifierDetector
     from sklasd.pipeline import make_pipeline
 
-    return make_pipeline(_twfr_logmel(logmel), AuxiliaryClassifierDetector(**common))
+    # chosen by benchmarks/protocol.py (with the other machine types as outlier
+    # classes, as a run trains it): whole clips as units and the spectrum branch
+    return make_pipeline(_twfr_logmel(logmel), AuxiliaryClassifierDetector(
+        excerpt_length=None, spectrum_branch=True, **common))
 
 
 #: The models of ``sklasd run --model``: name -> (description, factory).
@@ -158,9 +161,11 @@ MODELS = {
             _knn),
     "mahalanobis": ("log-mel (128 mels) pooled by GWRP (decay 0.46), Mahalanobis "
                     "distance with a Ledoit-Wolf covariance", _mahalanobis),
-    "embedding": ("log-mel (128 mels), CNN embeddings trained to classify the clips' "
-                  "machine IDs and attributes (sub-cluster AdaCos, mixup), cosine distance "
-                  "to the nearest normal embedding per domain (Wilkinghoff, ICASSP 2023)",
+    "embedding": ("log-mel (128 mels) of whole clips, CNN and per-bin max / mean "
+                  "embeddings trained to classify the machine types, IDs and attributes "
+                  "of every machine type of the run (sub-cluster AdaCos, mixup), cosine "
+                  "distance to the nearest normal embedding per domain (Wilkinghoff, "
+                  "ICASSP 2023)",
                   _embedding),
     "ensemble": ("equal-weight ensemble of standardized Mahalanobis scores of GWRP- "
                  "and max-pooled log-mel (128 mels), one log-mel front end", _ensemble),

@@ -169,9 +169,10 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
     channels : tuple of int, default=(128, 128, 128, 128)
         Output channels of the conv blocks (1-D convolutions over time, the mel
         bins as the first block's input channels); each block halves the frames.
-    excerpt_length : int, default=128
+    excerpt_length : int or None, default=128
         Frames per training and scoring excerpt (128 frames of hop 512 at 16 kHz:
-        4.1 s); shorter clips are one excerpt.
+        4.1 s); shorter clips are one excerpt; None makes every clip one excerpt
+        (whole clips as units).
     excerpt_hop : int, default=32
         Frames between excerpt starts (the last excerpt ends at the clip's end).
     mixup : bool, default=True
@@ -186,7 +187,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
     spectrum_branch : bool, default=False
         Add a second branch on each excerpt's spectrum (every mel bin's max and
         mean over the excerpt's frames; the whole clip's where ``excerpt_length``
-        is at least the clip's frames), its embedding concatenated with the CNN's
+        is None or at least the clip's frames), its embedding concatenated with the CNN's
         (Notes).
     max_epochs : int, default=30
         Training epochs (the development protocol's setting; about 9 s per epoch
@@ -275,7 +276,8 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
     a single reference set. The test clips' domains are not needed.
 
     Anomaly map (occlusion): each cell of a grid of 16 mel bins x
-    ``excerpt_length // 4`` frames is set to the training mean in turn, and the
+    ``excerpt_length // 4`` frames (a quarter of the clip's frames where
+    ``excerpt_length`` is None) is set to the training mean in turn, and the
     map there is the drop of the clip's score, ``max(0, score - occluded score)``.
 
     References
@@ -323,7 +325,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         "margin": [Interval(numbers.Real, 0, math.pi / 2, closed="left")],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "channels": [tuple, list],
-        "excerpt_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "excerpt_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "excerpt_hop": [Interval(numbers.Integral, 1, None, closed="left")],
         "mixup": ["boolean"],
         "spectrum_branch": ["boolean"],
@@ -400,7 +402,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         return X
 
     def _starts(self, n_frames):
-        length = min(self.excerpt_length, n_frames)
+        length = min(self.excerpt_length or n_frames, n_frames)
         starts = np.arange(0, n_frames - length + 1, self.excerpt_hop)
         if starts[-1] != n_frames - length:
             starts = np.append(starts, n_frames - length)
@@ -540,7 +542,7 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         n_mels, n_frames = X.shape[1:]
         fill = self.scaler_.mean_.astype(np.float32)[:, None]
         maps = np.zeros(X.shape, dtype=np.float64)
-        bins, width = 16, max(1, self.excerpt_length // 4)
+        bins, width = 16, max(1, (self.excerpt_length or n_frames) // 4)
         for b0 in range(0, n_mels, bins):
             for t0 in range(0, n_frames, width):
                 occluded = X.copy()

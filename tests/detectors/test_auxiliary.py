@@ -224,3 +224,17 @@ def test_cuda_fit_scores_on_cpu_after_pickling(machines):
     assert str(loaded.net_.device) == "cpu"
     np.testing.assert_allclose(loaded.anomaly_score(X[:3], machine_id=ids[:3]),
                                det.anomaly_score(X[:3], machine_id=ids[:3]), atol=1e-4)
+
+
+def test_whole_clips_are_one_excerpt_each():
+    det = AuxiliaryClassifierDetector(excerpt_length=None)
+    starts, length = det._starts(313)
+    assert starts.tolist() == [0] and length == 313
+
+
+def test_the_embedding_model_is_the_protocols_choice():
+    from sklasd.models import make_model
+
+    final = make_model("embedding")[-1]
+    assert final.excerpt_length is None and final.spectrum_branch
+    assert final.max_epochs == 30
