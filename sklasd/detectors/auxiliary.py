@@ -190,8 +190,9 @@ class AuxiliaryClassifierDetector(BaseSkorchDetector):
         is None or at least the clip's frames), its embedding concatenated with the CNN's
         (Notes).
     max_epochs : int, default=30
-        Training epochs (the development protocol's setting; about 9 s per epoch
-        of 1,000 ten-second clips on 2 CPU cores, ``benchmarks/bench_embedding.py``).
+        Training epochs (the development protocol's setting; the whole fit of
+        1,000 ten-second clips, log-mel included, took about a minute on 2 quiet
+        CPU cores, ``benchmarks/bench_embedding.py --pipeline 1000``).
     lr : float, default=1e-3
         Learning rate of ``optimizer``.
     batch_size : int, default=32

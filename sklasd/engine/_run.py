@@ -17,9 +17,7 @@ from sklasd.models import DEFAULT_MODEL, MODELS, make_model, with_denoiser
 from sklasd.parallel import map_chunks, map_machine_types
 from sklasd.utils._routing import call_with_metadata
 
-from . import _run_level
-
-from . import _folder
+from . import _folder, _run_level
 
 __all__ = ["run", "RunResult", "RunSettings", "score_clips", "screen_clips",
            "load_clips", "new_model", "clip_metadata", "ATTRIBUTE_PREFIX"]
